@@ -1,0 +1,1 @@
+"""devrobot_bringup."""

@@ -1,0 +1,45 @@
+"""The toroidal-dot world behind the Robot interface, on an injectable clock."""
+
+from __future__ import annotations
+
+from devrobot_sim.clock import VirtualClock
+from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
+from devrobot_sim.robot import Clock
+from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
+
+
+class SimRobot:
+    """Executes timed commands in the simulated world.
+
+    With the default virtual clock a command takes no real time, so sessions run as fast as the
+    world renders; pass a WallClock to run in real time.
+    """
+
+    robot_type = 'toroidal_dot'
+
+    def __init__(self, config: ToroidalDotConfig | None = None, clock: Clock | None = None):
+        self.config = config or ToroidalDotConfig()
+        self.world = ToroidalDotWorld(self.config)
+        self.action_space = self.world.action_space
+        self.clock = clock or VirtualClock()
+
+    def connect(self) -> None:
+        """Nothing to open: the world lives in memory."""
+
+    def read(self) -> Frame:
+        return Frame(self.world.render(), self.clock.now_ns())
+
+    def send(self, command: MotorCommand) -> MotorOutcome:
+        start_ns = self.clock.now_ns()
+        effect = self.world.effect_of(command)
+        if effect is None:
+            return MotorOutcome(command, 0.0, 0.0, start_ns, start_ns,
+                                MotorStatus.REJECTED_INVALID,
+                                f'not in the action space: {command}')
+        self.clock.sleep(command.duration_s)
+        self.world.apply(effect)
+        return MotorOutcome(command, command.left, command.right, start_ns,
+                            self.clock.now_ns(), MotorStatus.COMPLETED)
+
+    def close(self) -> None:
+        """Nothing to release."""

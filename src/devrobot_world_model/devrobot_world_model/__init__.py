@@ -1,0 +1,1 @@
+"""devrobot_world_model."""
