@@ -19,6 +19,7 @@ setup(
     tests_require=['pytest'],
     entry_points={
         'console_scripts': [
+            'devrobot = devrobot_bringup.cli:main',
         ],
     },
 )

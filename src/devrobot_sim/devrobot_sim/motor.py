@@ -106,3 +106,12 @@ def action_space_to_dicts(action_space: Sequence[MotorCommand]) -> list:
 def action_space_from_dicts(items: Sequence[dict]) -> tuple:
     return action_space_from_flat([v for d in items
                                    for v in (d['left'], d['right'], d['duration'])])
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a command did: the frame before it, how it was executed, and the frame after it."""
+
+    frame: Frame
+    outcome: MotorOutcome
+    next_frame: Frame
