@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from devrobot_sim.errors import UsageError
+
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     'run': ('devrobot_bringup.run_command',
@@ -27,10 +29,6 @@ SUBCOMMANDS = {
     'import-session': ('devrobot_sim.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
 }
-
-
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit status 2."""
 
 
 def main(argv=None) -> int:
