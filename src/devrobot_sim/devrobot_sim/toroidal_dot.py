@@ -42,7 +42,7 @@ class ToroidalDotConfig:
                              f'got {self.dot_radius}')
         if self.duration_s <= 0 or self.move_speed <= 0:
             raise ValueError('duration_s and move_speed must be positive')
-        if not 0 < self.distractor_size <= self.image_size:
+        if self.distractor and not 0 < self.distractor_size <= self.image_size:
             raise ValueError(f'distractor_size must be in (0, {self.image_size}]')
 
 
