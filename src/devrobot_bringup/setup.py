@@ -16,7 +16,7 @@ setup(
     maintainer_email='dev@devrobot.invalid',
     description='Launch files, parameters, rviz config and the no-ROS devrobot command.',
     license='Apache-2.0',
-    tests_require=['pytest'],
+    extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
             'devrobot = devrobot_bringup.cli:main',

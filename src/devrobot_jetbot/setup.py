@@ -16,7 +16,7 @@ setup(
     maintainer_email='dev@devrobot.invalid',
     description='JetBot driver: camera and ramped, self-stopping timed motors.',
     license='Apache-2.0',
-    tests_require=['pytest'],
+    extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
         ],

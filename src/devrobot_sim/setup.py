@@ -16,7 +16,7 @@ setup(
     maintainer_email='dev@devrobot.invalid',
     description='The toroidal-dot world and the pure robot contract shared by every package.',
     license='Apache-2.0',
-    tests_require=['pytest'],
+    extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
         ],

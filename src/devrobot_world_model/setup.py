@@ -16,7 +16,7 @@ setup(
     maintainer_email='dev@devrobot.invalid',
     description='Online world model of the camera view that explores where it is least sure.',
     license='Apache-2.0',
-    tests_require=['pytest'],
+    extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
         ],

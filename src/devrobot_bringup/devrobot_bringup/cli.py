@@ -15,7 +15,8 @@ from devrobot_sim.errors import UsageError
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     'run': ('devrobot_bringup.run_command',
-            'Run a robot (simulator or JetBot) with a policy, record the session, optionally learn.'),
+            'Run a robot (simulator or JetBot) with a policy, record the session, '
+            'optionally learn.'),
     'eval': ('devrobot_world_model.eval_command',
              'Score a world-model checkpoint on held-out simulator states.'),
     'bench': ('devrobot_world_model.bench_command',

@@ -1,0 +1,132 @@
+"""`devrobot run`: drive a robot with a policy, record the session as a bag, optionally learn."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from devrobot_bringup.run_config import RunConfig
+from devrobot_bringup.runner import run_session
+from devrobot_bringup.session_stats import format_summary, SessionStats
+from devrobot_sim.action_selectors import make_selector
+from devrobot_sim.config_fields import add_config_arguments, config_from_arguments, \
+    config_to_dict
+from devrobot_sim.errors import UsageError
+from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
+from devrobot_sim.interactive import InteractivePolicy, terminal_ask
+from devrobot_sim.toroidal_dot import ToroidalDotConfig
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, RunConfig)
+    add_config_arguments(parser, ToroidalDotConfig)
+    parser.add_argument('--host', help='JetBot address (with --robot jetbot).')
+    parser.add_argument('--port', type=int, help='JetBot RPyC port (with --robot jetbot).')
+
+
+def main(args: argparse.Namespace) -> int:
+    config = config_from_arguments(RunConfig, args)
+    if config.steps <= 0:
+        raise UsageError(f'--steps must be positive, got {config.steps}')
+    out = prepare_run_folder(Path(config.out))
+    robot = build_robot(config, args)
+    policy = build_policy(config, robot, out)
+    bag_path = out / 'bags' / time.strftime('session_%Y%m%d_%H%M%S')
+    stats = SessionStats(len(robot.action_space))
+    progress = make_progress(config)
+    try:
+        robot.connect()
+        from devrobot_sim.session_bag import SessionBagWriter
+        with SessionBagWriter(bag_path, robot.robot_type, robot.action_space,
+                              {'run': config_to_dict(config),
+                               'robot': robot_config_dict(robot)}) as recorder:
+            run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
+                        recorder, stats, robot_clock(robot), on_step=progress.step)
+    finally:
+        progress.close()
+        robot.close()
+        if hasattr(policy, 'close'):
+            policy.close()  # a learner saves its checkpoint
+        write_stats(out, stats)
+    summary = stats.summary()
+    print(format_summary(summary))
+    print(f'session bag: {bag_path}')
+    return 0
+
+
+def prepare_run_folder(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / '.write_test'
+        probe.write_text('ok')
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(f'cannot write the output folder {out}: {error.strerror}') from None
+    return out
+
+
+def build_robot(config: RunConfig, args: argparse.Namespace):
+    if config.robot == 'sim':
+        from devrobot_sim.sim_robot import SimRobot
+        try:
+            return SimRobot(config_from_arguments(ToroidalDotConfig, args))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    if config.robot == 'jetbot':
+        from devrobot_jetbot.jetbot_robot import build_jetbot_robot
+        return build_jetbot_robot(host=args.host, port=args.port)
+    raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
+
+
+def build_policy(config: RunConfig, robot, out: Path):
+    if config.learn:
+        from devrobot_world_model.learner import build_learner
+        policy = build_learner(robot.action_space, robot.robot_type, out,
+                               policy=config.policy, wandb_project=config.wandb_project)
+    else:
+        try:
+            policy = SelectorPolicy(make_selector(config.policy, len(robot.action_space)))
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+    if config.interactive:
+        policy = InteractivePolicy(policy, terminal_ask(robot.action_space, sys.stdin,
+                                                        sys.stdout))
+    return policy
+
+
+def robot_clock(robot):
+    clock = getattr(robot, 'clock', None)
+    return clock.now_ns if clock is not None else time.time_ns
+
+
+def robot_config_dict(robot) -> dict:
+    config = getattr(robot, 'config', None)
+    return config_to_dict(config) if config is not None else {}
+
+
+def write_stats(out: Path, stats: SessionStats) -> None:
+    (out / 'stats.json').write_text(json.dumps(stats.summary(), indent=2))
+
+
+class make_progress:  # noqa: N801 (used like a function)
+    """A tqdm bar on stderr when asked for and available; otherwise silent."""
+
+    def __init__(self, config: RunConfig):
+        self._bar = None
+        if config.progress:
+            try:
+                from tqdm import tqdm
+                self._bar = tqdm(total=config.steps, unit='step', file=sys.stderr)
+            except ImportError:
+                pass
+
+    def step(self, stats: SessionStats) -> None:
+        if self._bar is not None:
+            self._bar.update(stats.steps - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,24 @@
+"""Settings of `devrobot run` itself (the robot's and the learner's have their own classes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from devrobot_sim.config_fields import setting
+
+
+@dataclass
+class RunConfig:
+    """One session: which robot, which policy, how long, where its outputs go."""
+
+    robot: str = setting('sim', "Robot to drive: 'sim' (toroidal dot) or 'jetbot'.")
+    policy: str = setting(
+        'random', 'Action selector spec: random[:SEED], constant:N, sequence:NAME|N,N,..., '
+        'or uncertainty (needs --learn).')
+    steps: int = setting(200, 'Number of commands to execute.')
+    out: str = setting('runs/latest', 'Run folder: session bags, stats, checkpoints, metrics.')
+    learn: bool = setting(False, 'Run the world model in the loop, learning as it goes.')
+    interactive: bool = setting(
+        False, 'Ask before each action: Enter accepts, a number picks another, stop ends.')
+    progress: bool = setting(True, 'Show a progress bar on stderr.')
+    wandb_project: str = setting('', 'Send learning metrics to this wandb project (optional).')
