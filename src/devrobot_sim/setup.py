@@ -19,6 +19,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
+            'sim_node = devrobot_sim.sim_node:main',
         ],
     },
 )

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from devrobot_sim.clock import VirtualClock
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
+from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_sim.robot import Clock
+from devrobot_sim.timed_sim import TimedSimulation
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 
@@ -20,6 +21,7 @@ class SimRobot:
     def __init__(self, config: ToroidalDotConfig | None = None, clock: Clock | None = None):
         self.config = config or ToroidalDotConfig()
         self.world = ToroidalDotWorld(self.config)
+        self.timed = TimedSimulation(self.world)
         self.action_space = self.world.action_space
         self.clock = clock or VirtualClock()
 
@@ -30,16 +32,11 @@ class SimRobot:
         return Frame(self.world.render(), self.clock.now_ns())
 
     def send(self, command: MotorCommand) -> MotorOutcome:
-        start_ns = self.clock.now_ns()
-        effect = self.world.effect_of(command)
-        if effect is None:
-            return MotorOutcome(command, 0.0, 0.0, start_ns, start_ns,
-                                MotorStatus.REJECTED_INVALID,
-                                f'not in the action space: {command}')
+        ended = self.timed.submit(command, self.clock.now_ns())
+        if ended:  # rejected (nothing runs between blocking sends, so nothing is preempted)
+            return ended[0]
         self.clock.sleep(command.duration_s)
-        self.world.apply(effect)
-        return MotorOutcome(command, command.left, command.right, start_ns,
-                            self.clock.now_ns(), MotorStatus.COMPLETED)
+        return self.timed.complete(self.clock.now_ns())
 
     def close(self) -> None:
         """Nothing to release."""
