@@ -1,0 +1,124 @@
+"""`devrobot eval` on a fake loaded model: JSON and table output, and its usage errors."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import devrobot_world_model
+from devrobot_sim.errors import UsageError
+from devrobot_sim.motor import MotorCommand
+from devrobot_world_model import eval_command
+
+SMALL_FLAGS = ['--states', '16', '--image-size', '64', '--dot-radius', '3',
+               '--move-pixels', '9', '--horizons', '1', '3']
+
+
+class OracleModel:
+    """What `load()` returns, knowing the world exactly: a move is a roll of 9 px."""
+
+    def __init__(self, action_space=None, image_size=None):
+        self.action_space = action_space or [MotorCommand(0.0, 0.0, 0.2),
+                                             MotorCommand(0.0, 0.12, 0.2)]
+        self.image_size = image_size
+        self.loaded_from = None
+
+    def predict(self, frames, commands):
+        moves = np.array([c.right > 0 for c in commands])[:, None, None, None]
+        return np.where(moves, np.roll(frames, 9, axis=2), frames)
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    eval_command.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def checkpoint(tmp_path, monkeypatch):
+    """A checkpoint folder that the fake `load` turns into an OracleModel."""
+    folder = tmp_path / 'checkpoints'
+    folder.mkdir()
+    models = {}
+
+    def load(path):
+        models[str(path)] = model = models.get('next', OracleModel())
+        model.loaded_from = path
+        return model
+
+    monkeypatch.setattr(devrobot_world_model, 'load', load, raising=False)
+    return folder, models
+
+
+def test_json_output_scores_the_model_beside_both_baselines(checkpoint, capsys):
+    folder, _ = checkpoint
+    assert eval_command.main(parse(['--checkpoint', str(folder), '--json'] + SMALL_FLAGS)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['model']['per_action']['move']['r2'] == pytest.approx(1.0)
+    assert result['model']['action_discrimination'] == 1.0
+    assert result['baselines']['copy']['per_action']['stay']['r2'] == pytest.approx(1.0)
+    assert result['baselines']['copy']['per_action']['move']['r2'] < -0.9
+    assert set(result['model']['open_loop']) == {'horizon_1', 'horizon_3'}
+    assert result['protocol']['sim']['move_pixels'] == 9
+
+
+def test_table_output_names_every_column(checkpoint, capsys):
+    folder, _ = checkpoint
+    eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
+    table = capsys.readouterr().out
+    assert 'action-blind' in table and 'move: R²' in table
+    assert 'action discrimination' in table and 'open loop 3 steps' in table
+    model, copy, blind = next(line for line in table.splitlines()
+                              if line.startswith('move: R²')).split()[2:]
+    assert model == '1.000' and float(copy) < -0.9 and 0.3 < float(blind) < 0.7
+
+
+def test_image_size_defaults_to_the_models(checkpoint, capsys):
+    folder, models = checkpoint
+    models['next'] = OracleModel(image_size=64)
+    flags = ['--states', '4', '--dot-radius', '3', '--move-pixels', '9', '--horizons', '1']
+    eval_command.main(parse(['--checkpoint', str(folder), '--json'] + flags))
+    assert json.loads(capsys.readouterr().out)['protocol']['sim']['image_size'] == 64
+
+
+def test_missing_checkpoint_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match='no checkpoint at'):
+        eval_command.main(parse(['--checkpoint', str(tmp_path / 'missing')]))
+
+
+def test_missing_checkpoint_exits_2_with_one_line(tmp_path, capsys):
+    cli = pytest.importorskip('devrobot_bringup.cli')
+    assert cli.main(['eval', '--checkpoint', str(tmp_path / 'missing')]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith('devrobot eval: error: no checkpoint at') and '\n' not in error
+
+
+def test_unreadable_checkpoint_is_a_usage_error(checkpoint, monkeypatch):
+    folder, _ = checkpoint
+
+    def broken(path):
+        raise ValueError('not a checkpoint')
+
+    monkeypatch.setattr(devrobot_world_model, 'load', broken)
+    with pytest.raises(UsageError, match='cannot load the checkpoint.*not a checkpoint'):
+        eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
+
+
+def test_model_without_the_sim_commands_is_a_usage_error(checkpoint):
+    folder, models = checkpoint
+    models['next'] = OracleModel(action_space=[MotorCommand(0.0, 0.0, 0.2)])
+    with pytest.raises(UsageError, match='not trained on the simulator command'):
+        eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
+
+
+def test_wrong_image_size_is_a_usage_error(checkpoint):
+    folder, models = checkpoint
+
+    class Shrinking(OracleModel):
+        def predict(self, frames, commands):
+            return frames[:, ::2, ::2]
+
+    models['next'] = Shrinking()
+    with pytest.raises(UsageError, match='image-size'):
+        eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
