@@ -195,3 +195,17 @@ def test_params_file_values_keep_their_yaml_types(ros, tmp_path):
     ros.load_params_file(path)
     assert ros.parameter_overrides_for('sim_node') == {'rate_hz': 2, 'scale': 2.0,
                                                        'nested.depth': 3}
+
+
+def test_byte_fields_are_bytes_like_rosidl():
+    status_class = message_class('diagnostic_msgs/msg/DiagnosticStatus')
+    assert status_class.WARN == b'\x01'
+    status = status_class(level=status_class.WARN, name='world_model')
+    with pytest.raises(AssertionError):
+        status.level = 1  # rosidl refuses an int in a `byte` field
+    status.values = [message_class('diagnostic_msgs/msg/KeyValue')(key='k', value='1.5')]
+    array_msg = message_class('diagnostic_msgs/msg/DiagnosticArray')(status=[status])
+    store = get_devrobot_typestore()
+    raw = store.serialize_cdr(to_rosbags(array_msg), 'diagnostic_msgs/msg/DiagnosticArray')
+    back = store.deserialize_cdr(raw, 'diagnostic_msgs/msg/DiagnosticArray')
+    assert back.status[0].level == 1 and back.status[0].values[0].value == '1.5'

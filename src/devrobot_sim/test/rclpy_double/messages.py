@@ -27,13 +27,15 @@ import numpy as np
 
 TYPECODES = {
     'int8': 'b', 'uint8': 'B', 'int16': 'h', 'uint16': 'H', 'int32': 'i', 'uint32': 'I',
-    'int64': 'q', 'uint64': 'Q', 'float32': 'f', 'float64': 'd', 'byte': 'B', 'char': 'B',
+    'int64': 'q', 'uint64': 'Q', 'float32': 'f', 'float64': 'd',
 }
 INT_RANGES = {
     'int8': (-2 ** 7, 2 ** 7), 'uint8': (0, 2 ** 8), 'int16': (-2 ** 15, 2 ** 15),
     'uint16': (0, 2 ** 16), 'int32': (-2 ** 31, 2 ** 31), 'uint32': (0, 2 ** 32),
-    'int64': (-2 ** 63, 2 ** 63), 'uint64': (0, 2 ** 64), 'byte': (0, 256), 'char': (0, 256),
+    'int64': (-2 ** 63, 2 ** 63), 'uint64': (0, 2 ** 64),
 }
+# rosidl makes `byte` a bytes object of length 1 (constants too) and `char` a 1-character str.
+SCALAR_DEFAULTS = {'bool': False, 'string': '', 'byte': b'\x00', 'char': '\x00'}
 FLOAT_LIMITS = {'float32': 3.402823466e+38, 'float64': 1.7976931348623157e+308}
 NUMPY_DTYPES = {'float32': np.float32, 'float64': np.float64, 'uint8': np.uint8,
                 'int8': np.int8, 'uint16': np.uint16, 'int16': np.int16, 'uint32': np.uint32,
@@ -55,6 +57,10 @@ def _check_scalar(kind: str, value, field: str) -> None:
         ok = isinstance(value, bool)
     elif kind == 'string':
         ok = isinstance(value, str)
+    elif kind == 'byte':
+        ok = isinstance(value, bytes) and len(value) == 1
+    elif kind == 'char':
+        ok = isinstance(value, str) and len(value) == 1 and ord(value) < 128
     elif kind in FLOAT_LIMITS:
         limit = FLOAT_LIMITS[kind]
         ok = isinstance(value, float) and (math.isinf(value) or math.isnan(value)
@@ -104,14 +110,13 @@ class _Field:
         if self.kind_name == 'NAME':
             return self.resolve(self.element)()
         if self.kind_name == 'BASE':
-            return {'bool': False, 'string': ''}.get(
-                self.base, 0.0 if self.base in FLOAT_LIMITS else 0)
+            return SCALAR_DEFAULTS.get(self.base, 0.0 if self.base in FLOAT_LIMITS else 0)
         if self.kind_name == 'ARRAY':
             if self._numeric_sequence():
                 return np.zeros(self.size, dtype=NUMPY_DTYPES[self.base])
             if self.element is not None:
                 return [self.resolve(self.element)() for _ in range(self.size)]
-            return [{'bool': False, 'string': ''}[self.base]] * self.size
+            return [SCALAR_DEFAULTS[self.base]] * self.size
         if self._numeric_sequence():
             return array.array(TYPECODES[self.base])
         return []
@@ -196,8 +201,8 @@ def _make_class(full_name: str, constants, field_defs, resolve):
         'get_fields_and_field_types': classmethod(get_fields_and_field_types),
         '_full_name': full_name, '_fields': tuple(by_name),
     }
-    for name, _kind, value in constants:
-        namespace[name] = value
+    for name, kind, value in constants:
+        namespace[name] = bytes([value]) if kind == 'byte' else value
     for field in fields:
         namespace[field.name] = _property(field)
     return type(short_name, (), namespace)
@@ -287,11 +292,20 @@ def to_rosbags(msg, store=None):
         if node_kind.name == 'NAME':
             values[name] = to_rosbags(value, store)
         elif node_kind.name == 'BASE':
-            values[name] = value
+            values[name] = _rosbags_scalar(detail[0], value)
         elif detail[0][0].name == 'BASE' and detail[0][1][0] in NUMPY_DTYPES:
             values[name] = np.asarray(value, dtype=NUMPY_DTYPES[detail[0][1][0]])
         elif detail[0][0].name == 'BASE':
-            values[name] = list(value)
+            values[name] = [_rosbags_scalar(detail[0][1][0], item) for item in value]
         else:
             values[name] = [to_rosbags(item, store) for item in value]
     return cls(**values)
+
+
+def _rosbags_scalar(kind: str, value):
+    """Rosbags holds `byte` and `char` as integers."""
+    if kind == 'byte':
+        return value[0]
+    if kind == 'char':
+        return ord(value)
+    return value
