@@ -132,9 +132,13 @@ class SessionBagWriter:
             self._writer.write(self._info_connection, records[0][0],
                                self._store.serialize_cdr(message, STRING_TYPE))
             self._info_written = True
-        for stamp_ns, connection, data in records:
-            self._writer.write(connection, stamp_ns, data)
-            self._last_timestamp_ns = max(self._last_timestamp_ns, stamp_ns)
+        try:
+            for stamp_ns, connection, data in records:
+                self._writer.write(connection, stamp_ns, data)
+                self._last_timestamp_ns = max(self._last_timestamp_ns, stamp_ns)
+        except OSError as error:  # a full disk: say so; close() still saves what was written
+            raise SessionBagError(f'cannot write to bag {self.path}: '
+                                  f'{error.strerror or error}') from None
 
     # ------------------------------------------------------------ public
 
@@ -162,11 +166,15 @@ class SessionBagWriter:
         if self.closed:
             return
         self.closed = True
-        if not self._info_written:  # an empty session still says what it was
-            message = self._store.types[STRING_TYPE](data=self._info)
-            self._writer.write(self._info_connection, time.time_ns(),
-                               self._store.serialize_cdr(message, STRING_TYPE))
-        self._writer.close()
+        try:
+            if not self._info_written:  # an empty session still says what it was
+                message = self._store.types[STRING_TYPE](data=self._info)
+                self._writer.write(self._info_connection, time.time_ns(),
+                                   self._store.serialize_cdr(message, STRING_TYPE))
+            self._writer.close()
+        except OSError as error:
+            raise SessionBagError(f'cannot finish bag {self.path}: '
+                                  f'{error.strerror or error}') from None
 
     def __enter__(self) -> 'SessionBagWriter':
         return self
@@ -213,13 +221,30 @@ def _open_reader(path: Path):
     return reader
 
 
+def _field_names(fields) -> list:
+    return [name.lower() for name, _desc in fields]
+
+
 def _check_layout(connection, store, path: Path) -> None:
-    """Refuse a bag whose devrobot message layout differs from this workspace's .msg files."""
-    digest = connection.digest or ''
-    if digest.startswith('RIHS01_') and digest != store.hash_rihs01(connection.msgtype):
+    """Refuse a bag whose devrobot message fields differ from this workspace's .msg files.
+
+    Compared by the definition text the bag carries (mcap schemas, newer sqlite3 bags); a bag
+    without one is read with the current layout.
+    """
+    from rosbags.typesys import get_types_from_msg
+
+    msgdef = getattr(connection.msgdef, 'data', '') or ''
+    if not msgdef.strip() or msgdef.startswith('=' * 80 + '\nIDL: '):
+        return
+    try:
+        _consts, theirs = get_types_from_msg(msgdef, connection.msgtype)[connection.msgtype]
+    except Exception:  # an unparsable definition: let decoding be the judge
+        return
+    _consts, ours = store.fielddefs[connection.msgtype]
+    if _field_names(theirs) != _field_names(ours):
         raise SessionBagError(
-            f'bag {path}: {connection.msgtype} on {connection.topic} was recorded with a '
-            'different message layout than devrobot_interfaces has now')
+            f'bag {path}: {connection.msgtype} on {connection.topic} was recorded with fields '
+            f'{_field_names(theirs)}, but devrobot_interfaces now has {_field_names(ours)}')
 
 
 def _decoders(reader, store, path: Path) -> dict:

@@ -222,3 +222,15 @@ def test_a_bag_without_session_topics_is_refused(tmp_path):
         writer.write(connection, 1, store.serialize_cdr(message, 'std_msgs/msg/String'))
     with pytest.raises(SessionBagError, match='/chatter'):
         read_session(tmp_path / 'other')
+
+
+def test_a_bag_with_another_motor_state_layout_is_refused(tmp_path):
+    store = get_devrobot_typestore()
+    msgdef, _ = store.generate_msgdef(MOTOR_STATE_TYPE, ros_version=2)
+    older = msgdef.replace('string reason\n', '')
+    assert older != msgdef
+    with Writer(tmp_path / 'old', version=8, storage_plugin=StoragePlugin.MCAP) as writer:
+        writer.add_connection('/motor/state', MOTOR_STATE_TYPE, msgdef=older,
+                              rihs01='RIHS01_' + '0' * 64)
+    with pytest.raises(SessionBagError, match='reason'):
+        read_session(tmp_path / 'old')
