@@ -19,6 +19,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
+            'world_model_node = devrobot_world_model.world_model_node:main',
         ],
     },
 )

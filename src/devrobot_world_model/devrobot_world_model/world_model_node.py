@@ -1,0 +1,153 @@
+"""ROS 2 node: the world model learns from camera images and motor states and picks commands.
+
+Subscribes `camera/image_raw` (sensor-data QoS) and `motor/state`; publishes `motor/command`
+(never with observe_only); for inspection `world_model/reconstruction`, one
+`world_model/prediction/action_<i>` image per action, `world_model/scores` (one per action),
+metrics on `/diagnostics` and as `world_model/metrics/<key>` Float64 topics (rqt_plot,
+Foxglove). Interactive: proposals on `world_model/proposal`, decided through the
+`world_model/accept` service or an action index on `world_model/override`. All logic lives in
+ExplorationCore, ProposalGate and the learner; the learner saves its checkpoint in `close()`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
+from devrobot_interfaces.msg import MotorState
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray, Float64, UInt8
+from std_srvs.srv import Trigger
+
+from devrobot_sim.conversions import (build_image, build_motor_command, frame_from_image,
+                                      motor_outcome_from_msg, ros_message_classes)
+from devrobot_sim.exploration import ExplorationCore
+from devrobot_sim.node_support import declare_config, spin_node
+from devrobot_world_model import inspection
+from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
+from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class WorldModelNode(Node):
+    def __init__(self, node_name: str = 'world_model'):
+        super().__init__(node_name)
+        self.config = declare_config(self, WorldModelNodeConfig)
+        self.policy = build_policy(self.config)
+        self.core = ExplorationCore(self.config.commands(), self.policy,
+                                    observe_only=self.config.observe_only)
+        self.gate = ProposalGate(self.core, self.config.interactive)
+        self.classes, self.frames_seen = ros_message_classes(), 0
+        if not self.config.observe_only:
+            self.command_pub = self.create_publisher(MotorCommandMsg, 'motor/command', RELIABLE)
+        self.reconstruction_pub = self.create_publisher(Image, 'world_model/reconstruction', 2)
+        self.prediction_pubs = [self.create_publisher(Image, inspection.prediction_topic(i), 2)
+                                for i in range(len(self.core.action_space))]
+        self.scores_pub = self.create_publisher(Float32MultiArray, 'world_model/scores', 10)
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
+        self.metric_pubs = {}
+        self.create_subscription(Image, 'camera/image_raw', self.on_image,
+                                 qos_profile_sensor_data)
+        self.create_subscription(MotorState, 'motor/state', self.on_state, RELIABLE)
+        if self.config.interactive:
+            self.proposal_pub = self.create_publisher(MotorCommandMsg, 'world_model/proposal', 1)
+            self.create_service(Trigger, 'world_model/accept', self.on_accept)
+            self.create_subscription(UInt8, 'world_model/override', self.on_override, 10)
+        self.get_logger().info(f'world model for {self.config.robot_type}: policy '
+                               f'{self.config.policy}, learning {self.config.learning}, '
+                               f'checkpoints in {self.config.checkpoint_folder()}')
+
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            frame = frame_from_image(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'dropped a camera image: {error}')
+            return
+        proposed = self.core.on_frame(frame, self.now_ns())
+        command = self.gate.offer(proposed, self.core.last_action)
+        if command is not None:
+            self.command_pub.publish(build_motor_command(self.classes, command))
+        elif proposed is not None:  # interactive: held until a person decides
+            self.proposal_pub.publish(build_motor_command(self.classes, proposed))
+            self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
+                                   'world_model/accept or publish an index on '
+                                   'world_model/override')
+        self.publish_metrics(self.core.take_metrics())
+        self.frames_seen += 1
+        every = self.config.inspect_every_frames
+        if every and self.frames_seen % every == 0 and hasattr(self.policy, 'inspect'):
+            self.publish_inspection(frame, self.policy.inspect(frame.pixels))
+
+    def on_state(self, msg: MotorState) -> None:
+        try:
+            self.core.on_outcome(motor_outcome_from_msg(msg))
+        except ValueError as error:
+            self.get_logger().warning(f'dropped a motor state: {error}')
+            return
+        self.publish_metrics(self.core.take_metrics())
+
+    def on_accept(self, request, response):
+        return self.decide(response, lambda now_ns: self.gate.accept(now_ns))
+
+    def on_override(self, msg: UInt8) -> None:
+        self.decide(Trigger.Response(), lambda now_ns: self.gate.override(msg.data, now_ns))
+
+    def decide(self, response, choose):
+        try:
+            command = choose(self.now_ns())
+        except (NothingProposed, ValueError) as error:
+            response.success, response.message = False, str(error)
+            self.get_logger().warning(str(error))
+            return response
+        self.command_pub.publish(build_motor_command(self.classes, command))
+        response.success, response.message = True, f'sent {command}'
+        return response
+
+    def publish_inspection(self, frame, inspected: dict) -> None:
+        stamp_ns = frame.stamp_ns
+        self.reconstruction_pub.publish(build_image(
+            self.classes, inspection.to_rgb8(inspected['reconstruction']), stamp_ns))
+        for publisher, image in zip(self.prediction_pubs, inspected['predictions']):
+            publisher.publish(build_image(self.classes, inspection.to_rgb8(image), stamp_ns))
+        self.scores_pub.publish(Float32MultiArray(
+            data=[float(score) for score in inspected['scores']]))
+
+    def publish_metrics(self, batches) -> None:
+        metrics = inspection.numeric_metrics(batches)
+        if not metrics:
+            return
+        bad = inspection.non_finite_keys(metrics)
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if bad else DiagnosticStatus.OK, name='world_model',
+            message=f'non-finite: {", ".join(bad)}' if bad else 'learning',
+            values=[KeyValue(key=k, value=inspection.format_value(v))
+                    for k, v in sorted(metrics.items())])
+        diagnostics = DiagnosticArray(status=[status])
+        diagnostics.header.stamp = self.get_clock().now().to_msg()
+        self.diagnostics_pub.publish(diagnostics)
+        for key, value in metrics.items():
+            if key not in self.metric_pubs:
+                self.metric_pubs[key] = self.create_publisher(
+                    Float64, inspection.metric_topic(key), 10)
+            self.metric_pubs[key].publish(Float64(data=value))
+
+    def close(self) -> None:
+        """Save the checkpoint (the learner's close) and release wandb; runs in `finally`."""
+        close = getattr(self.policy, 'close', None)
+        if close is not None:
+            close()
+
+
+def main(args=None) -> int:
+    return spin_node(WorldModelNode, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

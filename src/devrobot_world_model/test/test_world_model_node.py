@@ -1,0 +1,196 @@
+"""The world-model node, run through the rclpy test double with a recording fake learner."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+
+import rclpy_double  # noqa: E402
+from rclpy_double.messages import to_rosbags  # noqa: E402
+
+from devrobot_sim.conversions import (build_image, build_motor_state,  # noqa: E402
+                                      motor_command_from_msg, ros_message_classes)
+from devrobot_sim.motor import MotorOutcome, MotorStatus  # noqa: E402
+from devrobot_sim.msg_types import get_devrobot_typestore  # noqa: E402
+
+
+class FakeLearner:
+    """Proposes actions from a list (None: decline), records what it is taught."""
+
+    def __init__(self, proposals=(1, 0, 1, 1, 0, 1)):
+        self.proposals = list(proposals)
+        self.observed, self.idled, self.closed = [], 0, False
+
+    def select(self, pixels):
+        return (self.proposals.pop(0) if self.proposals else 0), {'selector': 'fake'}
+
+    def idle(self, pixels):
+        self.idled += 1
+        return {'train/recon_loss': 0.25}
+
+    def observe(self, transition):
+        self.observed.append(transition)
+        return {'train/pred_loss': 0.5, 'act/uncertainty': float(len(self.observed)),
+                'train/skipped': False, 'note': 'text is not plotted'}
+
+    def inspect(self, pixels):
+        float_image = np.full((3, 8, 8), 0.5, dtype=np.float32)  # [3, H, W] in [0, 1]
+        return {'reconstruction': float_image, 'predictions': [float_image, pixels],
+                'scores': [0.1, 0.9]}
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.fixture
+def ros(monkeypatch):
+    return rclpy_double.install(monkeypatch)
+
+
+@pytest.fixture
+def start(ros, monkeypatch):
+    module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.world_model_node')
+    learner = FakeLearner()
+    monkeypatch.setattr(module, 'build_policy', lambda config: learner)
+    import rclpy
+    rclpy.init()
+
+    def make(**overrides):
+        ros.overrides['world_model'] = dict(overrides)
+        return module.WorldModelNode(), learner
+    make.module = module
+    return make
+
+
+def _image(ros, value=0):
+    pixels = np.full((8, 8, 3), value, dtype=np.uint8)
+    return build_image(ros_message_classes(), pixels, ros.now_ns)
+
+
+def _complete(ros, command_msg, duration_ns=200_000_000):
+    command = motor_command_from_msg(command_msg)
+    start_ns = ros.now_ns
+    ros.now_ns += duration_ns
+    outcome = MotorOutcome(command, command.left, command.right, start_ns, ros.now_ns,
+                           MotorStatus.COMPLETED)
+    ros.deliver('motor/state', build_motor_state(ros_message_classes(), outcome))
+
+
+def test_frames_and_states_drive_commands_and_learning(ros, start):
+    node, learner = start()
+    from rclpy.qos import ReliabilityPolicy
+    image_sub = [s for s in node.subscriptions if s.topic_name == 'camera/image_raw'][0]
+    assert image_sub.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
+    for step in range(4):
+        ros.deliver('camera/image_raw', _image(ros, step))
+        ros.deliver('camera/image_raw', _image(ros, step))  # in flight: no second command
+        assert len(ros.messages('motor/command')) == step + 1
+        _complete(ros, ros.messages('motor/command')[-1])
+        ros.now_ns += 1
+    ros.deliver('camera/image_raw', _image(ros, 9))
+    # The assembler settles a command's after-window when the next command's state arrives.
+    assert len(learner.observed) == 3
+    commands = [motor_command_from_msg(m) for m in ros.messages('motor/command')]
+    assert [c.right for c in commands[:3]] == [0.12, 0.0, 0.12]
+    store = get_devrobot_typestore()
+    store.serialize_cdr(to_rosbags(ros.messages('motor/command')[0]),
+                        'devrobot_interfaces/msg/MotorCommand')
+
+
+def test_metrics_go_to_diagnostics_and_plottable_topics(ros, start):
+    node, learner = start()
+    for step in range(2):
+        ros.deliver('camera/image_raw', _image(ros, step))
+        _complete(ros, ros.messages('motor/command')[-1])
+    diagnostics = ros.messages('/diagnostics')[-1]
+    status, = diagnostics.status
+    values = {kv.key: kv.value for kv in status.values}
+    assert values['train/pred_loss'] == '0.5' and 'note' not in values
+    assert status.level == status.OK
+    assert [m.data for m in ros.messages('world_model/metrics/act/uncertainty')] == [1.0]
+    store = get_devrobot_typestore()
+    store.serialize_cdr(to_rosbags(diagnostics), 'diagnostic_msgs/msg/DiagnosticArray')
+
+
+def test_non_finite_metrics_raise_a_warning(ros, start):
+    node, learner = start()
+    node.publish_metrics([{'train/loss': float('nan')}])
+    status, = ros.messages('/diagnostics')[-1].status
+    assert status.level == status.WARN and 'train/loss' in status.message
+
+
+def test_inspection_images_and_scores(ros, start):
+    node, learner = start(inspect_every_frames=2)
+    ros.deliver('camera/image_raw', _image(ros, 7))
+    assert ros.messages('world_model/reconstruction') == []
+    ros.deliver('camera/image_raw', _image(ros, 7))
+    reconstruction, = ros.messages('world_model/reconstruction')
+    assert reconstruction.encoding == 'rgb8' and bytes(reconstruction.data)[:3] == b'\x80' * 3
+    prediction_1, = ros.messages('world_model/prediction/action_1')
+    assert bytes(prediction_1.data) == bytes([7]) * 8 * 8 * 3
+    scores, = ros.messages('world_model/scores')
+    assert list(scores.data) == pytest.approx([0.1, 0.9])
+
+
+def test_observe_only_never_publishes_commands(ros, start):
+    node, learner = start(observe_only=True)
+    assert not any(p.topic_name == 'motor/command' for p in node.publishers)
+    for step in range(3):
+        ros.deliver('camera/image_raw', _image(ros, step))
+    assert ros.messages('motor/command') == []
+
+
+def test_interactive_accept_and_override(ros, start):
+    from std_msgs.msg import UInt8
+    from std_srvs.srv import Trigger
+    node, learner = start(interactive=True)
+    ros.deliver('camera/image_raw', _image(ros))
+    assert ros.messages('motor/command') == [] and len(ros.messages('world_model/proposal')) == 1
+    ros.now_ns += 3_000_000_000  # the person takes three seconds
+    response = ros.call_service('world_model/accept', Trigger.Request())
+    assert response.success
+    sent = motor_command_from_msg(ros.messages('motor/command')[-1])
+    assert sent.right == 0.12 and sent.stamp_ns == ros.now_ns  # stamped at the decision
+    assert not ros.call_service('world_model/accept', Trigger.Request()).success
+    _complete(ros, ros.messages('motor/command')[-1])
+    ros.deliver('camera/image_raw', _image(ros, 1))  # proposes action 0
+    ros.deliver('world_model/override', UInt8(data=5))  # no such action: refused
+    assert len(ros.messages('motor/command')) == 1
+    ros.deliver('world_model/override', UInt8(data=1))
+    assert motor_command_from_msg(ros.messages('motor/command')[-1]).right == 0.12
+
+
+def test_bad_messages_are_dropped_with_a_warning(ros, start):
+    node, learner = start()
+    broken = _image(ros)
+    broken.encoding = 'yuv422'
+    ros.deliver('camera/image_raw', broken)
+    state = build_motor_state(ros_message_classes(), MotorOutcome(
+        learner_command(), 0.0, 0.0, 0, 0, MotorStatus.COMPLETED))
+    state.status = 77
+    ros.deliver('motor/state', state)
+    warnings = [text for _, level, text in ros.logs if level == 'warn']
+    assert any('yuv422' in w for w in warnings) and any('77' in w for w in warnings)
+    assert ros.messages('motor/command') == []
+
+
+def learner_command():
+    from devrobot_world_model.node_config import WorldModelNodeConfig
+    return WorldModelNodeConfig().commands()[0]
+
+
+def test_main_closes_the_learner_on_shutdown(ros, start):
+    import rclpy
+    rclpy.shutdown()
+    learner = FakeLearner()
+    start.module.build_policy = lambda config: learner
+    assert start.module.main([]) == 0
+    assert learner.closed and ros.destroyed == ['world_model']
+
+
+def test_checkpoint_folder_defaults_per_robot(ros, start):
+    node, _ = start(robot_type='jetbot', checkpoint_root='/data/ckpt')
+    assert str(node.config.checkpoint_folder()) == '/data/ckpt/jetbot'
