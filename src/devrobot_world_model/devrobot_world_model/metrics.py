@@ -35,9 +35,10 @@ from devrobot_sim.errors import UsageError
 METRICS_FILE = 'metrics.jsonl'
 WANDB_MODES = ('online', 'offline')
 
-# `...layers.3.self_attn.in_proj_weight` or `...blocks.3.mlp.fc1.weight`: layer 3, `self_attn`
-# or `mlp`. Covers torch.nn.TransformerEncoder (`layers`) and timm's ViT (`blocks`).
-TRANSFORMER_LAYER_PATTERN = re.compile(r'(?:^|\.)(?:layers|blocks)\.(\d+)\.([^.]+)')
+# `...layers.3.self_attn.in_proj_weight` or `...blocks.3.mlp.fc1.weight`: layer 3, then the
+# parameter's path inside the layer. Covers torch.nn.TransformerEncoder (`layers`) and timm's
+# `Block` stacks (`blocks`).
+TRANSFORMER_LAYER_PATTERN = re.compile(r'(?:^|\.)(?:layers|blocks)\.(\d+)\.(.+)$')
 
 
 # -- loggers --------------------------------------------------------------------------------
@@ -196,16 +197,20 @@ def per_layer_medians(values: Mapping, prefix: str,
                       pattern: re.Pattern = TRANSFORMER_LAYER_PATTERN) -> dict:
     """Median of per-parameter values grouped by transformer layer and sublayer.
 
-    `values` maps parameter names to numbers (from `gradient_norms` or
-    `update_to_weight_ratios`); names outside the layers are ignored. The keys are
-    `{prefix}/layer_{i}_{sublayer}`, as the original's `grad_norms/transformer/...` and
-    `uwr/transformer/...`.
+    `values` maps one transformer's parameter names to numbers (from `gradient_norms` or
+    `update_to_weight_ratios` of that module: two stacks in one dict would share keys); names
+    outside the layers are ignored. The sublayer is the module holding the parameter, so weight
+    and bias share a group: `{prefix}/layer_0_self_attn`, `layer_0_linear1` (torch) or
+    `layer_0_attn_qkv`, `layer_0_mlp_fc1` (timm), as the original's `grad_norms/transformer/...`
+    and `uwr/transformer/...`.
     """
     groups = {}
     for name, value in values.items():
         match = pattern.search(name)
         if match:
-            key = f'{prefix}/layer_{int(match.group(1))}_{match.group(2)}'
+            path = match.group(2).split('.')
+            sublayer = '_'.join(path[:-1]) or path[0]  # a parameter right on the block: itself
+            key = f'{prefix}/layer_{int(match.group(1))}_{sublayer}'
             groups.setdefault(key, []).append(value)
     return {key: float(np.median(group)) for key, group in sorted(groups.items())}
 

@@ -97,18 +97,21 @@ def test_gradient_norms_overall_and_per_sublayer():
     assert overall == pytest.approx(math.sqrt(sum(v * v for v in per_parameter.values())),
                                     rel=1e-5)
     per_layer = metrics.per_layer_medians(per_parameter, 'grad_norms/transformer')
+    sublayers = ('self_attn', 'self_attn_out_proj', 'linear1', 'linear2', 'norm1', 'norm2')
     assert set(per_layer) == {f'grad_norms/transformer/layer_{i}_{sub}' for i in (0, 1)
-                              for sub in ('self_attn', 'linear1', 'linear2', 'norm1', 'norm2')}
+                              for sub in sublayers}
     linear1 = [per_parameter['layers.1.linear1.weight'], per_parameter['layers.1.linear1.bias']]
     assert per_layer['grad_norms/transformer/layer_1_linear1'] == pytest.approx(
         float(np.median(linear1)))
 
 
 def test_timm_style_block_names_are_grouped():
-    values = {'blocks.0.attn.qkv.weight': 1.0, 'blocks.0.attn.proj.weight': 3.0,
-              'blocks.10.mlp.fc1.weight': 5.0, 'patch_embed.proj.weight': 7.0}
+    values = {'blocks.0.attn.qkv.weight': 1.0, 'blocks.0.attn.qkv.bias': 3.0,
+              'blocks.0.attn.proj.weight': 4.0, 'predictor.blocks.10.mlp.fc1.weight': 5.0,
+              'blocks.2.gamma': 6.0, 'patch_embed.proj.weight': 7.0}
     assert metrics.per_layer_medians(values, 'uwr/vit') == {
-        'uwr/vit/layer_0_attn': 2.0, 'uwr/vit/layer_10_mlp': 5.0}
+        'uwr/vit/layer_0_attn_qkv': 2.0, 'uwr/vit/layer_0_attn_proj': 4.0,
+        'uwr/vit/layer_10_mlp_fc1': 5.0, 'uwr/vit/layer_2_gamma': 6.0}
 
 
 def test_update_to_weight_ratio_after_an_sgd_step():
