@@ -113,7 +113,7 @@ def _start_wandb(run_dir, project, mode, config, run_name):
                          'pip install wandb, or leave the project unset') from None
     run_dir.mkdir(parents=True, exist_ok=True)
     return wandb.init(project=project, mode=mode, dir=str(run_dir), name=run_name,
-                      config=dict(config or {}), resume='allow')
+                      config=dict(config or {}))
 
 
 class RecordingLogger:
