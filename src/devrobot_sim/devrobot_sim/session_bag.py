@@ -14,6 +14,8 @@ MotorCommand and MotorOutcome events.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,36 @@ def _info_json(robot_type: str, action_space: Sequence[MotorCommand], config: di
         'action_space': action_space_to_dicts(action_space),
         'config': config,
     }, sort_keys=True, default=str)
+
+
+class _CtrlCDeferred:
+    """Hold back Ctrl-C (SIGINT) inside the block and deliver it at its end.
+
+    Python runs signal handlers in the main thread only, so elsewhere this does nothing.
+    """
+
+    def __enter__(self) -> '_CtrlCDeferred':
+        self.pending = False
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not None:  # None: a handler not installed from Python; keep it
+                self.previous = previous
+                signal.signal(signal.SIGINT, self._note)
+        return self
+
+    def _note(self, signum, frame) -> None:
+        self.pending = True
+
+    def __exit__(self, *exc_info) -> None:
+        if self.previous is None:
+            return
+        signal.signal(signal.SIGINT, self.previous)
+        if self.pending:
+            if callable(self.previous):
+                self.previous(signal.SIGINT, None)  # Python's default raises KeyboardInterrupt
+            elif self.previous == signal.SIG_DFL:
+                signal.raise_signal(signal.SIGINT)
 
 
 class SessionBagWriter:
@@ -122,30 +154,36 @@ class SessionBagWriter:
         return (outcome.end_ns, self._state_connection,
                 self._store.serialize_cdr(message, MOTOR_STATE_TYPE))
 
-    def _write(self, records: list) -> None:
-        """Write already serialised records, oldest first: a step is prepared before any write."""
+    def _write(self, records: list, frames: int = 0, steps: int = 0) -> None:
+        """Write already serialised records, oldest first, as one unit.
+
+        Ctrl-C is held back while they are written (in the main thread), so a step
+        lands whole or not at all; the KeyboardInterrupt arrives right after.
+        """
         if self.closed:
             raise SessionBagError(f'bag {self.path} is already closed')
         records.sort(key=lambda record: record[0])
         if not self._info_written:
             message = self._store.types[STRING_TYPE](data=self._info)
-            self._writer.write(self._info_connection, records[0][0],
-                               self._store.serialize_cdr(message, STRING_TYPE))
-            self._info_written = True
-        try:
-            for stamp_ns, connection, data in records:
-                self._writer.write(connection, stamp_ns, data)
-                self._last_timestamp_ns = max(self._last_timestamp_ns, stamp_ns)
-        except OSError as error:  # a full disk: say so; close() still saves what was written
-            raise SessionBagError(f'cannot write to bag {self.path}: '
-                                  f'{error.strerror or error}') from None
+            records.insert(0, (records[0][0], self._info_connection,
+                               self._store.serialize_cdr(message, STRING_TYPE)))
+        with _CtrlCDeferred():
+            try:
+                for stamp_ns, connection, data in records:
+                    self._writer.write(connection, stamp_ns, data)
+                    self._last_timestamp_ns = max(self._last_timestamp_ns, stamp_ns)
+                self._info_written = True
+                self.frames_written += frames
+                self.steps_written += steps
+            except OSError as error:  # a full disk: say so; close() still saves what was written
+                raise SessionBagError(f'cannot write to bag {self.path}: '
+                                      f'{error.strerror or error}') from None
 
     # ------------------------------------------------------------ public
 
     def write_frame(self, frame: Frame) -> None:
         """Record one image, e.g. the first frame of a session."""
-        self._write([self._image(frame)])
-        self.frames_written += 1
+        self._write([self._image(frame)], frames=1)
 
     def write_command(self, command: MotorCommand) -> None:
         """Record a command on its own (live recording); unstamped ones get the last time."""
@@ -157,9 +195,7 @@ class SessionBagWriter:
     def write_step(self, command: MotorCommand, outcome: MotorOutcome, next_frame: Frame) -> None:
         """Record a whole step: the command, how it was executed, and the frame after it."""
         self._write([self._command(command, outcome.start_ns), self._state(outcome),
-                     self._image(next_frame)])
-        self.frames_written += 1
-        self.steps_written += 1
+                     self._image(next_frame)], frames=1, steps=1)
 
     def close(self) -> None:
         """Finish the bag (index, metadata.yaml). Safe to call twice."""

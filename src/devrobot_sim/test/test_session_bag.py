@@ -1,6 +1,8 @@
 """Session bags: round trips through rosbags and Foxglove's mcap reader, sqlite3, damage."""
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -234,3 +236,28 @@ def test_a_bag_with_another_motor_state_layout_is_refused(tmp_path):
                               rihs01='RIHS01_' + '0' * 64)
     with pytest.raises(SessionBagError, match='reason'):
         read_session(tmp_path / 'old')
+
+
+def test_ctrl_c_while_a_step_is_written_lets_the_step_finish(tmp_path):
+    robot = SimRobot(ToroidalDotConfig(image_size=32, dot_radius=2))
+    writer = SessionBagWriter(tmp_path / 'bag', robot.robot_type, robot.action_space, {})
+    real_write = writer._writer.write
+    calls = []
+
+    def write_then_ctrl_c(connection, stamp_ns, data):
+        calls.append(connection.topic)
+        if len(calls) == 4:  # info, first image, then the second record of the first step
+            os.kill(os.getpid(), signal.SIGINT)
+        real_write(connection, stamp_ns, data)
+
+    writer._writer.write = write_then_ctrl_c
+    try:
+        writer.write_frame(robot.read())
+        command = robot.action_space[1].stamped(robot.clock.now_ns())
+        with pytest.raises(KeyboardInterrupt):
+            writer.write_step(command, robot.send(command), robot.read())
+        assert writer.steps_written == 1 and len(calls) == 5
+    finally:
+        writer.close()
+    frames, commands, outcomes = split(read_session(tmp_path / 'bag')[1])
+    assert (len(frames), len(commands), len(outcomes)) == (2, 1, 1)
