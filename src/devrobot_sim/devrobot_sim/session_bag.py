@@ -63,13 +63,15 @@ def _info_json(robot_type: str, action_space: Sequence[MotorCommand], config: di
     }, sort_keys=True, default=str)
 
 
-class _CtrlCDeferred:
+class CtrlCDeferred:
     """Hold back Ctrl-C (SIGINT) inside the block and deliver it at its end.
 
-    Python runs signal handlers in the main thread only, so elsewhere this does nothing.
+    Every step write uses one; a caller can wrap more (the write and its bookkeeping) in another:
+    nested blocks deliver the interrupt once, at the end of the outermost. Python runs signal
+    handlers in the main thread only, so elsewhere this does nothing.
     """
 
-    def __enter__(self) -> '_CtrlCDeferred':
+    def __enter__(self) -> 'CtrlCDeferred':
         self.pending = False
         self.previous = None
         if threading.current_thread() is threading.main_thread():
@@ -167,7 +169,7 @@ class SessionBagWriter:
             message = self._store.types[STRING_TYPE](data=self._info)
             records.insert(0, (records[0][0], self._info_connection,
                                self._store.serialize_cdr(message, STRING_TYPE)))
-        with _CtrlCDeferred():
+        with CtrlCDeferred():
             try:
                 for stamp_ns, connection, data in records:
                     self._writer.write(connection, stamp_ns, data)

@@ -261,3 +261,15 @@ def test_ctrl_c_while_a_step_is_written_lets_the_step_finish(tmp_path):
         writer.close()
     frames, commands, outcomes = split(read_session(tmp_path / 'bag')[1])
     assert (len(frames), len(commands), len(outcomes)) == (2, 1, 1)
+
+
+def test_nested_deferral_delivers_ctrl_c_once_at_the_outer_end():
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with session_bag.CtrlCDeferred():
+            with session_bag.CtrlCDeferred():
+                signal.raise_signal(signal.SIGINT)
+                reached.append('inner')
+            reached.append('outer')
+    assert reached == ['inner', 'outer']
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
