@@ -9,7 +9,7 @@ import pytest
 from rosbags.rosbag2 import Writer
 from rosbags.rosbag2.enums import StoragePlugin
 from rosbags.typesys import get_typestore, Stores
-import yaml
+from ruamel.yaml import YAML
 
 from devrobot_sim import conversions, session_bag
 from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
@@ -70,7 +70,7 @@ def test_metadata_is_version_8_with_zstd_chunks_and_session_info(tmp_path):
     from mcap.reader import make_reader
 
     record(tmp_path / 'bag', 3)
-    metadata = yaml.safe_load((tmp_path / 'bag' / 'metadata.yaml').read_text())
+    metadata = YAML(typ='safe').load((tmp_path / 'bag' / 'metadata.yaml').read_text())
     info = metadata['rosbag2_bagfile_information']
     assert info['version'] == 8 and info['storage_identifier'] == 'mcap'
     assert json.loads(info['custom_data'][session_bag.SESSION_INFO_KEY])['robot_type'] == \
