@@ -69,6 +69,9 @@ class TransitionAssembler:
         if outcome.status in _NO_MOTION:
             self.discarded['rejected'] += 1
             return []
+        if outcome in self._motions:  # the same MotorState delivered twice
+            self.discarded['duplicate'] += 1
+            return []
         resolved = self._motions[:self._first_unresolved]
         if resolved and outcome.start_ns < resolved[-1].start_ns:
             self.discarded['arrived_too_late'] += 1

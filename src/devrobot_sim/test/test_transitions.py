@@ -169,6 +169,15 @@ def test_memory_stays_bounded_on_a_long_idle_camera():
     assert stamps(assembler.flush()) == [(0, 1, 35)]
 
 
+def test_a_state_delivered_twice_counts_once():
+    assembler = TransitionAssembler()
+    events = [frame(0), outcome(10, 210), outcome(10, 210), frame(220 * MS), outcome(300, 500),
+              frame(520 * MS)]
+    assert stamps(transitions_from_events(events, assembler=assembler)) == [
+        (0, 10, 220), (220, 300, 520)]
+    assert assembler.discarded == {'duplicate': 1}
+
+
 def test_max_frames_must_be_useful():
     with pytest.raises(ValueError, match='max_frames'):
         TransitionAssembler(max_frames=1)
