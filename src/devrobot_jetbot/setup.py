@@ -19,6 +19,8 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
+            'jetbot_node = devrobot_jetbot.jetbot_node:main',
+            'jetbot_robot_service = devrobot_jetbot.robot_service:main',
         ],
     },
 )

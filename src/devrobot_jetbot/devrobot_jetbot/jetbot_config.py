@@ -71,3 +71,15 @@ class JetBotConfig(MotorControlConfig):
 
     def parsed_action_space(self) -> tuple:
         return action_space_from_flat(self.action_space)
+
+
+@dataclass(frozen=True)
+class JetBotNodeConfig:
+    """What the ROS node adds to the driver: how often and under which frame it publishes."""
+
+    camera_rate_hz: float = setting(10.0, 'camera images published per second')
+    frame_id: str = setting('camera_optical_frame', 'frame_id of the published images')
+
+    def __post_init__(self):
+        if not (0.0 < self.camera_rate_hz <= 100.0):
+            raise ValueError(f'camera_rate_hz must be in (0, 100], got {self.camera_rate_hz}')

@@ -9,8 +9,7 @@ import time
 import pytest
 
 # the rclpy test double lives in devrobot_sim's test tree (used by the node shell tests)
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test',
-                                'rclpy_double'))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
 
 from devrobot_jetbot.onboard_hardware import MockHardware  # noqa: E402
 from devrobot_jetbot.robot_service import make_server  # noqa: E402
