@@ -10,7 +10,7 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
     ],
-    install_requires=['setuptools', 'numpy', 'rosbags>=0.10'],
+    install_requires=['setuptools', 'numpy', 'rosbags>=0.10', 'pillow'],
     zip_safe=True,
     maintainer='devrobot developers',
     maintainer_email='dev@devrobot.invalid',

@@ -39,8 +39,7 @@ def main(args: argparse.Namespace) -> int:
     progress = make_progress(config)
     try:
         robot.connect()
-        from devrobot_sim.session_bag import SessionBagWriter
-        with SessionBagWriter(bag_path, robot.robot_type, robot.action_space,
+        with open_recorder(bag_path, robot.robot_type, robot.action_space,
                               {'run': config_to_dict(config),
                                'robot': robot_config_dict(robot)}) as recorder:
             run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
@@ -55,6 +54,14 @@ def main(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     print(f'session bag: {bag_path}')
     return 0
+
+
+def open_recorder(path: Path, robot_type: str, action_space, config: dict):
+    from devrobot_sim.session_bag import SessionBagError, SessionBagWriter
+    try:
+        return SessionBagWriter(path, robot_type, action_space, config)
+    except SessionBagError as error:
+        raise UsageError(str(error)) from None
 
 
 def prepare_run_folder(out: Path) -> Path:

@@ -13,6 +13,7 @@ from devrobot_bringup.session_stats import SessionStats
 from devrobot_sim.exploration import ExplorationCore
 from devrobot_sim.interactive import StopRequested
 from devrobot_sim.robot import Robot
+from devrobot_sim.session_bag import CtrlCDeferred
 
 
 def run_session(robot: Robot, core: ExplorationCore, steps: int, recorder,
@@ -41,12 +42,13 @@ def run_session(robot: Robot, core: ExplorationCore, steps: int, recorder,
             continue
         outcome = robot.send(command)
         next_frame = robot.read()
-        recorder.write_step(command, outcome, next_frame)
+        finished = time.perf_counter()
+        with CtrlCDeferred():  # the bag and the statistics agree on the steps taken
+            recorder.write_step(command, outcome, next_frame)
+            stats.record(core.last_action, finished - last_step)
+        last_step = finished
         core.on_outcome(outcome)
         frame = next_frame
-        finished = time.perf_counter()
-        stats.record(core.last_action, finished - last_step)
-        last_step = finished
         on_step(stats)
-    core.observe_frame(frame)  # learn from the last command too
+    core.finish()  # learn from the last command too
     return stats

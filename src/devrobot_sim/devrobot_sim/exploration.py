@@ -81,11 +81,17 @@ class ExplorationCore:
             return None
         stamp_ns = frame.stamp_ns if now_ns is None else now_ns
         self.in_flight = self.action_space[index].stamped(stamp_ns)
+        # The new command closes the previous one's window for a next frame: learn from it now.
+        self._learn(self.assembler.add_command(self.in_flight))
         return self.in_flight
 
     def observe_frame(self, frame: Frame) -> None:
-        """Record a frame without deciding anything (e.g. the last frame of a session)."""
+        """Record a frame without deciding anything."""
         self._learn(self.assembler.add_frame(frame))
+
+    def finish(self) -> None:
+        """The session ended: learn from every command still waiting for its window to close."""
+        self._learn(self.assembler.flush())
 
     def on_outcome(self, outcome: MotorOutcome) -> None:
         """Record how a command ended; frees the robot when it is the command in flight."""

@@ -1,0 +1,109 @@
+"""`devrobot run` end to end: a real simulator session recorded into a temporary folder."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from devrobot_bringup.cli import main
+from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_sim.session_bag import read_session
+
+
+def devrobot(*argv):
+    return [sys.executable, '-m', 'devrobot_bringup.cli', *argv]
+
+
+def split_events(bag):
+    info, events = read_session(bag)
+    events = list(events)
+    frames = [e for e in events if isinstance(e, Frame)]
+    commands = [e for e in events if isinstance(e, MotorCommand)]
+    outcomes = [e for e in events if isinstance(e, MotorOutcome)]
+    return info, frames, commands, outcomes
+
+
+def only_bag(out):
+    bags = sorted((out / 'bags').iterdir())
+    assert len(bags) == 1
+    return bags[0]
+
+
+def test_alternate_policy_splits_actions_evenly_and_records_every_step(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert main(['run', '--robot', 'sim', '--policy', 'sequence:alternate', '--steps', '100',
+                 '--out', str(out), '--no-progress']) == 0
+    stats = json.loads((out / 'stats.json').read_text())
+    assert stats['action_counts'] == [50, 50]
+    assert stats['action_distribution'] == [0.5, 0.5]
+    assert set(stats['step_time_s']) == {'mean', 'median', 'min', 'max', 'std'}
+    printed = capsys.readouterr().out
+    assert '50.0%' in printed and 'session bag:' in printed
+    info, frames, commands, outcomes = split_events(only_bag(out))
+    assert (len(frames), len(commands), len(outcomes)) == (101, 100, 100)
+    assert info.robot_type == 'toroidal_dot'
+    move_pixels = info.config['robot']['move_pixels']
+    for before, command, after in zip(frames, commands, frames[1:]):
+        shift = move_pixels if command.right > 0 else 0
+        assert np.array_equal(after.pixels, np.roll(before.pixels, shift, axis=1))
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--policy', 'bogus'], 'unknown policy'),
+    (['--steps', '0'], '--steps must be positive'),
+    (['--steps', '-3'], '--steps must be positive'),
+    (['--robot', 'tank'], 'unknown robot'),
+    (['--dot-radius', '999'], 'dot_radius'),
+])
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
+    assert main(['run', '--out', str(tmp_path / 'run'), '--no-progress', *argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and '\n' not in error
+
+
+def test_unwritable_output_folder_is_refused(tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('not a folder')
+    assert main(['run', '--out', str(blocker / 'run'), '--no-progress']) == 2
+    assert 'cannot write the output folder' in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_a_bag_that_reads_back_to_its_last_full_step(tmp_path):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        devrobot('run', '--steps', '100000000', '--out', str(out), '--no-progress'),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / 'bags').exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # let it record some steps
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert 'interrupted' in err
+    _, frames, commands, outcomes = split_events(only_bag(out))
+    assert len(commands) > 0
+    assert len(frames) == len(commands) + 1 == len(outcomes) + 1
+    stats = json.loads((out / 'stats.json').read_text())
+    assert stats['steps'] == len(commands)
+
+
+def test_interactive_prompt_through_stdin(tmp_path):
+    out = tmp_path / 'run'
+    result = subprocess.run(
+        devrobot('run', '--policy', 'constant:0', '--steps', '10', '--interactive',
+                 '--out', str(out), '--no-progress'),
+        input='\n1\nnonsense\n1\nstop\n', capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count('Proposed action 0') == 5  # asked again after 'nonsense'
+    assert "Not an action: 'nonsense'" in result.stdout
+    stats = json.loads((out / 'stats.json').read_text())
+    assert stats['action_counts'] == [1, 2]
+    _, frames, commands, _ = split_events(only_bag(out))
+    assert [c.right > 0 for c in commands] == [False, True, True]
