@@ -31,7 +31,7 @@ class MotorControlConfig:
     """Limits and ramp of the JetBot's timed motor commands."""
 
     max_speed: float = setting(
-        1.0, 'largest motor speed magnitude ever applied, as a fraction of full power (0, 1]')
+        0.5, 'largest motor speed magnitude ever applied, as a fraction of full power (0, 1]')
     max_duration_s: float = setting(
         2.0, 'longest hold time of one command in seconds; longer commands are clamped')
     max_command_age_s: float = setting(

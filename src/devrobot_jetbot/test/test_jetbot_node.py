@@ -136,3 +136,21 @@ def test_a_missing_host_is_one_clear_line(ros, monkeypatch, capsys):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     assert module.main([]) == 2
     assert '--host' in capsys.readouterr().err
+
+
+def test_the_bringup_parameter_file_configures_the_node(ros, node_module):
+    from pathlib import Path
+    params = Path(__file__).resolve().parents[2] / 'devrobot_bringup' / 'config' / 'jetbot.yaml'
+    ros.load_params_file(params)
+    declared = set(ros.overrides['jetbot_node'])
+    ros.overrides['jetbot_node']['backend'] = 'mock'  # the launch file passes host and backend
+    node = node_module.JetBotNode()
+    try:
+        fields = set(node.config.__dataclass_fields__) | set(node.node_config.__dataclass_fields__)
+        assert declared <= fields, f'unknown keys: {declared - fields}'
+        assert [c.right for c in node.config.parsed_action_space()] == [0.0, 0.12]
+        world_model = ros.overrides['world_model']
+        assert world_model['action_space'] == node.config.action_space
+        assert world_model['robot_type'] == 'jetbot'
+    finally:
+        node.close()
