@@ -108,3 +108,44 @@ def test_robot_side_files_parse_as_python_3_6(name):
     modules = {(node.module or '') if isinstance(node, ast.ImportFrom) else node.names[0].name
                for node in imports}
     assert not any(m.startswith('devrobot_sim') for m in modules)
+
+
+def test_the_two_copied_files_run_as_the_robot_service(tmp_path, closed_port):
+    """What the install steps do on the robot: two files, no devrobot package, Ctrl-C to stop."""
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import rpyc
+
+    for name in ('robot_service.py', 'onboard_hardware.py'):
+        shutil.copy(PACKAGE / name, tmp_path / name)
+    # devrobot_jetbot is installed here; hide it so the service takes the robot's import path
+    launcher = ("import runpy, sys; sys.modules['devrobot_jetbot'] = None; "
+                "sys.argv = ['robot_service.py'] + sys.argv[1:]; "
+                "runpy.run_path('robot_service.py', run_name='__main__')")
+    process = subprocess.Popen(
+        [sys.executable, '-c', launcher, '--hardware', 'mock', '--bind', '127.0.0.1',
+         '--port', str(closed_port), '--max-hold-s', '0.2'],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        conn = None
+        deadline = time.monotonic() + 30.0
+        while conn is None and time.monotonic() < deadline:
+            try:
+                conn = rpyc.connect('127.0.0.1', closed_port)
+            except OSError:
+                assert process.poll() is None, process.stdout.read()
+                time.sleep(0.05)
+        assert conn is not None, 'the service never listened'
+        assert conn.root.get_service_name() == 'DEVROBOT_JETBOT'
+        conn.root.set_motors(0.2, 0.2)
+        assert len(conn.root.get_camera_frame()) > 100
+        conn.close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert 'motors stopped' in output and 'serving the JetBot' in output
