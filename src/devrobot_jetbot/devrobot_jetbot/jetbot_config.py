@@ -34,6 +34,8 @@ class JetBotConfig(MotorControlConfig):
         0.5, 'wait before the second attempt; doubles after each failure, at most 5 s')
     lease_grace_s: float = setting(
         0.1, 'how long past its planned change a speed may stay on if the link goes quiet')
+    resend_interval_s: float = setting(
+        0.25, "re-send the speeds at least this often (below the robot service's --max-hold-s)")
     action_space: List[float] = setting(
         [0.0, 0.0, 0.2, 0.0, 0.12, 0.2],
         'discrete actions as left, right, duration_s triples (the original: stop, right 0.12)')
@@ -62,6 +64,9 @@ class JetBotConfig(MotorControlConfig):
                             f'{self.reconnect_backoff_s}')
         if not (0 < self.lease_grace_s <= 2):
             problems.append(f'lease_grace_s must be in (0, 2], got {self.lease_grace_s}')
+        if not (0.01 <= self.resend_interval_s <= 0.8):
+            problems.append(f'resend_interval_s must be in [0.01, 0.8], got '
+                            f'{self.resend_interval_s}')
         try:
             action_space_from_flat(self.action_space)
         except ValueError as error:

@@ -49,8 +49,8 @@ class JetBotNode(Node):
         self.image_pub = self.create_publisher(Image, 'camera/image_raw', RELIABLE)
         self.state_pub = self.create_publisher(MotorState, 'motor/state', RELIABLE)
         self.driver = MotorDriver(MotorController(self.config), self.backend, clock,
-                                  self.config.lease_grace_s, on_outcome=self.publish_state,
-                                  on_fatal=self.on_fatal)
+                                  self.config.lease_grace_s, self.config.resend_interval_s,
+                                  on_outcome=self.publish_state, on_fatal=self.on_fatal)
         self.backend.connect()
         self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
         self.driver.start()

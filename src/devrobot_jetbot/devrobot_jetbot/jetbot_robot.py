@@ -42,7 +42,7 @@ class JetBotRobot:
         self.action_space = self.config.parsed_action_space()
         self.backend = backend if backend is not None else make_backend(self.config, self.clock)
         self.driver = MotorDriver(MotorController(self.config), self.backend, self.clock,
-                                  self.config.lease_grace_s)
+                                  self.config.lease_grace_s, self.config.resend_interval_s)
         self._closed = False
 
     def connect(self) -> None:

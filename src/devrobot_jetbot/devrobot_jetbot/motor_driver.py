@@ -4,13 +4,15 @@
 runner); `start()` + `submit(command)` run commands on a background thread (the ROS node). Both
 go through `_advance`, so the two modes cannot drift apart.
 
-Safety: every speed is sent with a hold time (the time until the next planned change plus
-`lease_grace_s`) so a robot-side watchdog stops the motors if the next call never comes. Any
-exception while applying speeds stops the command (STOPPED) and sends a best-effort stop.
+Safety: speeds are re-sent at least every `resend_interval_s`, each time with a hold time (the
+time until the next send plus `lease_grace_s`), so a robot-side watchdog stops the motors soon
+after the link is lost, however long the command. Any exception while applying speeds stops
+the command (STOPPED) and sends a best-effort stop.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Callable
 
@@ -28,13 +30,14 @@ class MotorDriver:
     """Applies the speeds a MotorController decides to a JetBotBackend."""
 
     def __init__(self, controller: MotorController, backend: JetBotBackend, clock: Clock,
-                 lease_grace_s: float = 0.1,
+                 lease_grace_s: float = 0.1, resend_interval_s: float = 0.25,
                  on_outcome: Callable[[MotorOutcome], None] | None = None,
                  on_fatal: Callable[[BaseException], None] | None = None):
         self.controller = controller
         self.backend = backend
         self.clock = clock
         self.lease_grace_s = lease_grace_s
+        self._resend_ns = int(round(resend_interval_s * NS_PER_S))
         self.on_outcome = on_outcome or (lambda outcome: None)
         self.on_fatal = on_fatal or (lambda error: None)
         self._lock = threading.Lock()  # guards the controller
@@ -133,13 +136,19 @@ class MotorDriver:
     # -- shared -------------------------------------------------------------------------------
 
     def _advance(self, report: Callable[[MotorOutcome], None]) -> MotorStep:
-        """Step the controller and apply its speeds; on failure stop and report STOPPED."""
+        """Step the controller and apply its speeds; on failure stop and report STOPPED.
+
+        The returned step's `next_step_ns` is when to advance again: the controller's next
+        change, or sooner, to re-send the speeds before their hold time runs out.
+        """
         with self._lock:
             now_ns = self.clock.now_ns()
             step = self.controller.step(now_ns)
         hold_s = self.lease_grace_s
         if step.next_step_ns is not None:
-            hold_s += max(0, step.next_step_ns - now_ns) / NS_PER_S
+            wake_ns = min(step.next_step_ns, now_ns + self._resend_ns)
+            step = dataclasses.replace(step, next_step_ns=wake_ns)
+            hold_s += max(0, wake_ns - now_ns) / NS_PER_S
         try:
             self.backend.apply_motors(step.left, step.right, hold_s)
         except BaseException as error:  # noqa: B902 - stop on ANY failure, then decide

@@ -51,6 +51,19 @@ def test_execute_applies_the_profile_with_hold_times_that_cover_each_step():
     assert holds == [0.115, 0.115, 0.115, 0.315, 0.115, 0.115, 0.115, 0.1]
 
 
+def test_long_holds_are_re_sent_so_the_robot_watchdog_never_cuts_them_short():
+    clock = VirtualClock(0)
+    backend = MockBackend(clock)
+    driver = MotorDriver(MotorController(MotorControlConfig()), backend, clock,
+                         lease_grace_s=0.1, resend_interval_s=0.25)
+    assert driver.execute(MotorCommand(0.3, 0.3, 1.0)).status == MotorStatus.COMPLETED
+    full = [(t // MS, h) for t, left, _, h in backend.motor_calls if left == 0.3]
+    assert [t for t, _ in full] == [45, 295, 545, 795, 1045]  # then the ramp down at 1060
+    assert all(h <= 0.25 + 0.1 + 1e-9 for _, h in full)
+    # each hold time reaches past the next send: a live link never lets the motors stop
+    assert all(t0 / 1000 + h > t1 / 1000 for (t0, h), (t1, _) in zip(full, full[1:]))
+
+
 def test_a_rejected_command_returns_at_once_without_moving_the_motors():
     clock = VirtualClock(0)
     backend = MockBackend(clock)
