@@ -18,6 +18,7 @@ import sys
 from typing import Callable
 
 from devrobot_sim.config_fields import config_from_lookup, field_specs
+from devrobot_sim.errors import UsageError
 
 
 def _declared_default(spec):
@@ -91,8 +92,9 @@ def spin_node(make_node: Callable[[], object], args=None) -> int:
     """Run one node until Ctrl-C or an external shutdown; always close and destroy it.
 
     `make_node()` builds the node; a node with a `close()` method has it called before
-    `destroy_node()` (to stop motors, save a checkpoint). A bad parameter value stops the
-    start-up with one clear line and exit status 2.
+    `destroy_node()` (to stop motors, save a checkpoint). A bad parameter value or other bad
+    input (UsageError: an unusable checkpoint) stops the start-up with one clear line and exit
+    status 2.
     """
     import rclpy
     from rclpy.exceptions import ParameterException
@@ -103,7 +105,7 @@ def spin_node(make_node: Callable[[], object], args=None) -> int:
     try:
         try:
             node = make_node()
-        except (ValueError, ParameterException) as error:
+        except (ValueError, ParameterException, UsageError) as error:
             print(f'error: {error}', file=sys.stderr, flush=True)
             return 2
         rclpy.spin(node)

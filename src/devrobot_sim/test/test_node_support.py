@@ -90,3 +90,15 @@ def test_spin_node_closes_before_destroying(monkeypatch):
     ros.spin_hook = lambda node: calls.append('spun')
     assert spin_node(Closing) == 0
     assert calls == ['spun', ('close', False)] and ros.destroyed == ['closing']
+
+
+def test_spin_node_turns_bad_input_into_one_line_and_status_2(monkeypatch, capsys):
+    from devrobot_sim.errors import UsageError
+    ros = rclpy_double.install(monkeypatch)
+
+    def broken():
+        raise UsageError('checkpoint /x is corrupt')
+
+    assert spin_node(broken) == 2
+    assert capsys.readouterr().err == 'error: checkpoint /x is corrupt\n'
+    assert ros.shutdown_calls == 1
