@@ -1,0 +1,113 @@
+"""A replay buffer of transitions for minibatch learning, with history for sequence models.
+
+Frames are stored once: when a transition starts from the frame the previous one ended on (the
+usual case in a live session), both point at the same slot, which halves memory. Storage is one
+preallocated uint8 array, allocated lazily by the OS, so an empty buffer costs nothing.
+
+The issue's measurement behind it: with the same small CNN and loss, batch-1 online SGD (the
+original's regime) needed about 10,000 environment steps to reach held-out R² 0.86; minibatches
+of 32 drawn from a replay buffer reached it in about 800.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class ReplayBuffer:
+    """The last `capacity` transitions (frame, action index, next frame), sampled uniformly."""
+
+    def __init__(self, capacity: int, frame_shape: tuple, seed: int = 0):
+        if capacity < 1:
+            raise ValueError(f'replay capacity must be at least 1, got {capacity}')
+        self.capacity = capacity
+        self.frame_shape = tuple(frame_shape)
+        # Each transition adds one or two frames; 2 * capacity + 2 slots outlive any transition.
+        self._frames = np.zeros((2 * capacity + 2,) + self.frame_shape, dtype=np.uint8)
+        self._next_slot = 0
+        self.frames_stored = 0  # frames ever written (shared ones count once)
+        self._frame_slot = np.zeros(capacity, dtype=np.int64)
+        self._next_frame_slot = np.zeros(capacity, dtype=np.int64)
+        self._actions = np.zeros(capacity, dtype=np.int64)
+        self._follows = np.zeros(capacity, dtype=bool)  # starts where the previous one ended
+        self._count = 0  # transitions ever added
+        self._last_next = None  # (stamp_ns, slot) of the last next frame, for sharing
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return min(self._count, self.capacity)
+
+    def _store(self, pixels: np.ndarray) -> int:
+        if pixels.shape != self.frame_shape or pixels.dtype != np.uint8:
+            raise ValueError(f'frame must be uint8 {self.frame_shape}, got {pixels.dtype} '
+                             f'{pixels.shape}')
+        slot = self._next_slot
+        self._frames[slot] = pixels
+        self._next_slot = (slot + 1) % len(self._frames)
+        self.frames_stored += 1
+        return slot
+
+    def add(self, pixels: np.ndarray, action: int, next_pixels: np.ndarray,
+            stamp_ns: int | None = None, next_stamp_ns: int | None = None) -> None:
+        """Add one transition; frames with the stamp of the last next frame share its slot."""
+        follows = (stamp_ns is not None and self._last_next is not None
+                   and self._last_next[0] == stamp_ns)
+        frame_slot = self._last_next[1] if follows else self._store(pixels)
+        next_slot = self._store(next_pixels)
+        index = self._count % self.capacity
+        self._frame_slot[index], self._next_frame_slot[index] = frame_slot, next_slot
+        self._actions[index], self._follows[index] = action, follows
+        self._count += 1
+        self._last_next = None if next_stamp_ns is None else (next_stamp_ns, next_slot)
+
+    def sample_indices(self, batch_size: int) -> np.ndarray:
+        if len(self) == 0:
+            raise ValueError('cannot sample from an empty replay buffer')
+        return self.rng.integers(len(self), size=batch_size)
+
+    def history_indices(self, indices: np.ndarray, history: int) -> np.ndarray:
+        """`[B, history]` buffer positions ending at `indices`, oldest first.
+
+        History stops at a break (a transition that does not follow the previous one, or the
+        oldest kept one); earlier positions repeat the first position after the break.
+        """
+        oldest = (self._count - len(self)) % self.capacity
+        rows = np.empty((len(indices), history), dtype=np.int64)
+        for row, index in enumerate(indices):
+            position = int(index)
+            rows[row, history - 1] = position
+            for column in range(history - 2, -1, -1):
+                if position != oldest and self._follows[position]:
+                    position = (position - 1) % self.capacity
+                rows[row, column] = position
+        return rows
+
+    def batch(self, indices: np.ndarray, history: int = 1) -> dict:
+        """Rows `indices`: frames `[B, T, H, W, 3]`, actions `[B, T]`, next `[B, H, W, 3]`."""
+        rows = self.history_indices(np.asarray(indices), history)
+        return {'frames': self._frames[self._frame_slot[rows]],
+                'actions': self._actions[rows],
+                'next_frames': self._frames[self._next_frame_slot[np.asarray(indices)]]}
+
+    def sample(self, batch_size: int, history: int = 1) -> dict:
+        return self.batch(self.sample_indices(batch_size), history)
+
+    def recent(self, count: int) -> dict:
+        """The last `count` transitions in order, as plain arrays (for checkpoints)."""
+        count = min(count, len(self))
+        positions = [(self._count - count + i) % self.capacity for i in range(count)]
+        rows = np.asarray(positions, dtype=np.int64)
+        return {'frames': self._frames[self._frame_slot[rows]].copy(),
+                'actions': self._actions[rows].copy(),
+                'next_frames': self._frames[self._next_frame_slot[rows]].copy(),
+                'follows': self._follows[rows].copy()}
+
+    def extend(self, recent: dict) -> None:
+        """Add transitions saved by `recent` back, keeping which ones followed each other."""
+        stamp = 0
+        for i in range(len(recent['actions'])):
+            follows = bool(recent['follows'][i]) and i > 0
+            self.add(np.asarray(recent['frames'][i]), int(recent['actions'][i]),
+                     np.asarray(recent['next_frames'][i]),
+                     stamp_ns=stamp if follows else None, next_stamp_ns=stamp + 1)
+            stamp += 1

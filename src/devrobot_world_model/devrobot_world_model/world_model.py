@@ -1,0 +1,190 @@
+"""The world model: autoencoder + action-conditioned predictor + small heads, and its loss.
+
+`WorldModel` is built from plain configs (so a checkpoint rebuilds it), works on float images
+`[B, 3, H, W]` in [0, 1], and is split into named steps: `encode`, `decode`, `predict`,
+`forward_loss`. Heads:
+- the action classifier ("which command produced this change?"), weight 0 by default as in
+  the original;
+- the uncertainty head: it learns to predict the log of the prediction's own pixel loss for a
+  (frame, action) pair. Exploration picks the action with the largest predicted error: that is
+  how "least certain" is measured here (a learned error model, one forward pass, no ensemble).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from devrobot_sim.config_fields import setting
+from devrobot_world_model.autoencoders import (
+    build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
+from devrobot_world_model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
+from devrobot_world_model.predictors import (
+    build_predictor, history_length, LstmPredictorConfig, TransformerPredictorConfig)
+
+
+@dataclass
+class WorldModelConfig:
+    """Which parts make the world model, and how its loss weighs them."""
+
+    autoencoder: str = setting('cnn', "Autoencoder: 'cnn' (default) or 'vit'.")
+    predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
+    pixel_loss: str = setting('focal', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + '.')
+    focal_gamma: float = setting(2.0, "Focal loss exponent (pixel_loss 'focal').")
+    foreground_weight: float = setting(50.0, "Foreground weight (pixel_loss 'weighted_mse').")
+    reconstruction_weight: float = setting(1.0, 'Weight of the autoencoder reconstruction loss.')
+    prediction_weight: float = setting(
+        1.0, 'Weight of the predicted frame pixel loss (the original: 1.0).')
+    latent_weight: float = setting(
+        0.2, 'Weight of the predicted-latent loss against the encoded next frame (orig. 0.2).')
+    action_weight: float = setting(
+        0.0, 'Weight of the action-classification loss (the original: 0, disabled).')
+    uncertainty_weight: float = setting(
+        0.1, 'Weight of the uncertainty head loss (predicting its own log pixel loss).')
+
+
+PART_CONFIGS = {
+    'cnn': CnnAutoencoderConfig,
+    'vit': VitAutoencoderConfig,
+    'transformer': TransformerPredictorConfig,
+    'lstm': LstmPredictorConfig,
+}
+CONFIG_CLASSES = (WorldModelConfig,) + tuple(PART_CONFIGS.values())
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a WorldModel: configs, image size, number of actions."""
+
+    model: WorldModelConfig
+    parts: dict  # name ('cnn', 'vit', 'transformer', 'lstm') -> its config
+    image_size: int
+    n_actions: int
+
+    def to_dict(self) -> dict:
+        return {'model': dataclasses.asdict(self.model), 'image_size': self.image_size,
+                'n_actions': self.n_actions,
+                'parts': {k: dataclasses.asdict(v) for k, v in self.parts.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'ModelSpec':
+        parts = {k: PART_CONFIGS[k](**v) for k, v in data['parts'].items()}
+        return cls(WorldModelConfig(**data['model']), parts, int(data['image_size']),
+                   int(data['n_actions']))
+
+    @classmethod
+    def create(cls, image_size: int, n_actions: int, configs=()) -> 'ModelSpec':
+        """Spec from any of the CONFIG_CLASSES instances given; defaults for the others."""
+        given = {type(c): c for c in configs}
+        parts = {name: given.get(kind, kind()) for name, kind in PART_CONFIGS.items()}
+        return cls(given.get(WorldModelConfig, WorldModelConfig()), parts, image_size, n_actions)
+
+
+class WorldModel(nn.Module):
+    """Encode frames to token grids, predict the next grid per action, decode to pixels."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        config = spec.model
+        if config.pixel_loss not in PIXEL_LOSSES:
+            raise ValueError(f'unknown pixel_loss {config.pixel_loss!r}: '
+                             f'expected one of {PIXEL_LOSSES}')
+        if spec.n_actions < 1:
+            raise ValueError('the action space is empty')
+        self.spec, self.config, self.n_actions = spec, config, spec.n_actions
+        self.autoencoder = build_autoencoder(config.autoencoder, spec.parts.get(
+            config.autoencoder, PART_CONFIGS.get(config.autoencoder, dict)()), spec.image_size)
+        grid, d = self.autoencoder.grid, self.autoencoder.latent_dim
+        self.predictor = build_predictor(config.predictor, spec.parts.get(
+            config.predictor, PART_CONFIGS.get(config.predictor, dict)()), grid, d,
+            spec.n_actions)
+        self.history = history_length(config.predictor, spec.parts[config.predictor])
+        self.action_head = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
+        self.action_out = nn.Linear(d, spec.n_actions)
+        self.uncertainty_head = nn.Sequential(
+            nn.Linear(d + spec.n_actions, 64), nn.GELU(), nn.Linear(64, 1))
+
+    # -- named steps ------------------------------------------------------------------------
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """`[B, 3, H, W]` in [0, 1] -> latent tokens `[B, N, D]`."""
+        return self.autoencoder.encode(images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latent tokens `[B, N, D]` -> pixel logits `[B, 3, H, W]`."""
+        return self.autoencoder.decode(latents)
+
+    def predict(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """History `[B, T, N, D]` and actions `[B, T]` -> next latent `[B, N, D]`."""
+        return self.predictor.predict(latents, actions)
+
+    def classify_action(self, latents: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        """Which action turns `latents` `[B, N, D]` into `predicted` `[B, N, D]`? `[B, A]`."""
+        pair = torch.cat([latents, predicted], dim=-1)  # [B, N, 2D]
+        return self.action_out(self.action_head(pair).mean(dim=1))
+
+    def predicted_log_error(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Uncertainty: predicted log pixel loss of predicting `actions` `[B]` from `[B, N, D]`."""
+        features = torch.cat([latents.detach().mean(dim=1),
+                              F.one_hot(actions, self.n_actions).to(latents.dtype)], dim=-1)
+        return self.uncertainty_head(features).squeeze(-1)  # [B]
+
+    def pixel_loss(self, logits: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
+        c = self.config
+        return pixel_loss(logits.float(), target, c.pixel_loss, c.focal_gamma,
+                          c.foreground_weight, mask)
+
+    def forward_loss(self, frames: torch.Tensor, actions: torch.Tensor,
+                     next_frames: torch.Tensor) -> tuple:
+        """One training step's loss on a minibatch of transitions.
+
+        frames `[B, T, 3, H, W]` (history, the current frame last), actions `[B, T]`,
+        next_frames `[B, 3, H, W]`. Returns (total loss, per-sample prediction pixel loss `[B]`,
+        metrics dict of floats-to-be).
+        """
+        c = self.config
+        b, t = actions.shape
+        current = frames[:, -1]  # [B, 3, H, W]
+        latents = self.encode(frames.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, N, D]
+        mask_ratio = self.autoencoder.draw_mask_ratio() if self.training else 0.0
+        if mask_ratio > 0:
+            recon_logits, recon_mask = self.autoencoder.reconstruction_logits(current, mask_ratio)
+        else:  # reuse the unmasked encoding of the current frame
+            recon_logits, recon_mask = self.decode(latents[:, -1]), None
+        predicted = self.predict(latents, actions)  # [B, N, D]
+        predicted_logits = self.decode(predicted)  # [B, 3, H, W]
+        with torch.no_grad():
+            target_latents = self.encode(next_frames)  # [B, N, D], a fixed target
+        recon = self.pixel_loss(recon_logits, current, recon_mask)  # [B]
+        prediction = self.pixel_loss(predicted_logits, next_frames)  # [B]
+        latent = (predicted.float() - target_latents.float()).pow(2).mean(dim=(1, 2))  # [B]
+        log_error = self.predicted_log_error(latents[:, -1], actions[:, -1])
+        uncertainty = (log_error.float() - prediction.detach().clamp_min(1e-8).log()).pow(2)
+        total = (c.reconstruction_weight * recon.mean() + c.prediction_weight * prediction.mean()
+                 + c.latent_weight * latent.mean() + c.uncertainty_weight * uncertainty.mean())
+        metrics = {'reconstruction_loss': recon.mean(), 'prediction_patch_loss': prediction.mean(),
+                   'prediction_latent_loss': latent.mean(), 'uncertainty_loss': uncertainty.mean(),
+                   'mask_ratio': torch.tensor(mask_ratio)}
+        if c.action_weight > 0:
+            action_loss = F.cross_entropy(
+                self.classify_action(latents[:, -1], predicted).float(), actions[:, -1])
+            total = total + c.action_weight * action_loss
+            metrics['prediction_action_loss'] = action_loss
+        with torch.no_grad():
+            metrics['prediction_explained_variance'] = explained_variance(
+                torch.sigmoid(predicted_logits.float()), next_frames)
+            metrics['reconstruction_explained_variance'] = explained_variance(
+                torch.sigmoid(recon_logits.float()), current)
+        metrics['loss'] = total
+        return total, prediction.detach(), metrics
+
+    def reconstruction_loss(self, images: torch.Tensor) -> tuple:
+        """Autoencoder-only loss on `[B, 3, H, W]` (the quality gate's idle training)."""
+        mask_ratio = self.autoencoder.draw_mask_ratio() if self.training else 0.0
+        logits, mask = self.autoencoder.reconstruction_logits(images, mask_ratio)
+        loss = self.pixel_loss(logits, images, mask).mean()
+        return loss, {'reconstruction_loss': loss, 'mask_ratio': torch.tensor(mask_ratio)}

@@ -1,0 +1,16 @@
+"""Tiny model configs for tests: they run in milliseconds on CPU."""
+
+from devrobot_world_model.autoencoders import CnnAutoencoderConfig, VitAutoencoderConfig
+from devrobot_world_model.predictors import LstmPredictorConfig, TransformerPredictorConfig
+from devrobot_world_model.world_model import WorldModelConfig
+
+
+def tiny_configs(autoencoder='cnn', predictor='transformer', history=1, **model_fields):
+    """Configs for a 16x16 image model: 4x4 token grid, 16-wide tokens."""
+    return [WorldModelConfig(autoencoder=autoencoder, predictor=predictor, **model_fields),
+            CnnAutoencoderConfig(cnn_patch_size=4, cnn_channels=16, cnn_encoder_blocks=1,
+                                 cnn_decoder_blocks=1),
+            VitAutoencoderConfig(vit_patch_size=4, vit_dim=16, vit_depth=1, vit_heads=2,
+                                 vit_decoder_dim=16, vit_decoder_depth=1),
+            TransformerPredictorConfig(tf_dim=16, tf_depth=1, tf_heads=2, tf_history=history),
+            LstmPredictorConfig(lstm_hidden=16, lstm_history=history, lstm_mix_kernel=3)]
