@@ -16,7 +16,7 @@ setup(
     maintainer_email='dev@devrobot.invalid',
     description='JetBot driver: camera and ramped, self-stopping timed motors.',
     license='Apache-2.0',
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', 'hypothesis']},
     entry_points={
         'console_scripts': [
             'jetbot_node = devrobot_jetbot.jetbot_node:main',

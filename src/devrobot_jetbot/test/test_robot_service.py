@@ -6,6 +6,7 @@ from pathlib import Path
 
 from devrobot_jetbot.onboard_hardware import MockHardware, clamp_unit
 from devrobot_jetbot.robot_service import MotorWatchdog
+from hypothesis import given, settings, strategies as st
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / 'devrobot_jetbot'
@@ -149,3 +150,21 @@ def test_the_two_copied_files_run_as_the_robot_service(tmp_path, closed_port):
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert 'motors stopped' in output and 'serving the JetBot' in output
+
+
+@settings(max_examples=200, deadline=None)
+@given(calls=st.lists(st.tuples(st.one_of(st.floats(), st.integers(), st.none(), st.text()),
+                                st.one_of(st.floats(), st.integers(), st.none()),
+                                st.one_of(st.floats(), st.none(), st.text()),
+                                st.floats(min_value=0, max_value=3)), min_size=1, max_size=8))
+def test_no_input_drives_the_motors_past_full_power_or_past_max_hold(calls):
+    clock, hardware = FakeTime(), MockHardware()
+    watchdog = MotorWatchdog(hardware, max_hold_s=1.0, clock=clock)
+    for left, right, hold_s, gap_s in calls:
+        watchdog.set('client', left, right, hold_s)
+        clock.now += gap_s
+        watchdog.check()
+    clock.now += 1.0  # silence: whatever came before, the motors are off by now
+    watchdog.check()
+    assert all(abs(lft) <= 1.0 and abs(rgt) <= 1.0 for _, lft, rgt in hardware.motor_calls)
+    assert hardware.speeds() == (0.0, 0.0)

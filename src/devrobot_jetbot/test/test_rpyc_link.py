@@ -213,3 +213,14 @@ def test_a_secret_the_robot_does_not_ask_for_is_reported(start_service, tmp_path
                                      connect_timeout_s=0.3))
     with pytest.raises(RobotUnreachableError, match='without a secret'):
         backend.connect()
+
+
+def test_a_hold_longer_than_the_robots_max_hold_is_not_cut_short(start_service):
+    service = start_service(max_hold_s=0.4)
+    robot = JetBotRobot(config_for(service.port, max_duration_s=2.0))
+    robot.connect()
+    outcome = robot.send(MotorCommand(0.2, 0.2, 0.9))  # the re-sends keep it alive
+    robot.close()
+    assert outcome.status == MotorStatus.COMPLETED
+    assert not any('time is up' in reason or 'no command' in reason
+                   for _, reason in service.watchdog.stops)
