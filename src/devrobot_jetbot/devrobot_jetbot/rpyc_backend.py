@@ -74,7 +74,8 @@ class RpycBackend:
     def __init__(self, config: JetBotConfig, sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic):
         if not config.host:
-            raise UsageError("the rpyc backend needs the JetBot's address: --host IP")
+            raise UsageError("the rpyc backend needs the JetBot's address: --host IP "
+                             '(host:=IP with ros2 launch)')
         self.config = config
         self.secret = read_secret(config.secret_file)
         self.sleep = sleep
