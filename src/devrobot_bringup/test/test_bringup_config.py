@@ -37,7 +37,7 @@ def _start(monkeypatch, path, node_name):
     module_name, class_name = SHELLS[node_name]
     module = rclpy_double.import_fresh(monkeypatch, module_name)
     if hasattr(module, 'build_policy'):
-        monkeypatch.setattr(module, 'build_policy', lambda config: _NoLearner())
+        monkeypatch.setattr(module, 'build_policy', lambda *configs: _NoLearner())
     import rclpy
     rclpy.init()
     return ros, getattr(module, class_name)()

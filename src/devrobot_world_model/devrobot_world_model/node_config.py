@@ -5,6 +5,7 @@ Pure: no rclpy, no torch. The node declares one ROS parameter per field.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +33,17 @@ class WorldModelNodeConfig:
         'saved/checkpoints/<robot>.')
     checkpoint_root: str = setting(
         DEFAULT_CHECKPOINT_ROOT, 'Parent of the per-robot checkpoint folders.')
-    policy: str = setting(
-        'uncertainty', 'Action selector spec: uncertainty (the learned one), random[:SEED], '
-        'constant:N, sequence:NAME|N,N,...')
-    learning: bool = setting(True, 'Train the world model on the incoming transitions.')
+    run_dir: str = setting(
+        '', 'Folder of metrics.jsonl (and offline wandb files); empty: <checkpoint_root>/../'
+        'runs/<robot_type>.')
+    learning: bool = setting(
+        True, 'Train the world model on the incoming transitions; false: only act and '
+        'inspect with the loaded checkpoint.')
     observe_only: bool = setting(
         False, 'Never publish motor commands (replay from a bag, or watching another driver).')
     interactive: bool = setting(
         False, 'Hold each proposed command until a person accepts it (service '
         'world_model/accept) or overrides it (topic world_model/override, an action index).')
-    wandb_project: str = setting('', 'Send learning metrics to this wandb project (optional).')
     inspect_every_frames: int = setting(
         1, 'Publish reconstruction, predictions and scores every N camera frames; 0: never.')
 
@@ -63,17 +65,27 @@ class WorldModelNodeConfig:
         folder = self.checkpoint_dir or os.path.join(self.checkpoint_root, self.robot_type)
         return Path(folder).expanduser()
 
+    def run_folder(self) -> Path:
+        root = Path(self.checkpoint_root).expanduser().parent
+        return Path(self.run_dir).expanduser() if self.run_dir else root / 'runs' / self.robot_type
 
-def build_policy(config: WorldModelNodeConfig):
-    """The learner, or a plain selector when nothing is learned (no torch then).
 
-    Raises ValueError for a bad selector spec.
+def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=()):
+    """The learner (resumed from the checkpoint folder), or a plain selector when not learning.
+
+    `learner_config` is a LearnerConfig, `model_configs` instances of the world model's config
+    classes. With learning off, a learned policy still acts and inspects, but never trains.
+    Raises ValueError for a bad selector spec, CheckpointError for an unusable checkpoint.
     """
     commands = config.commands()
-    if not config.learning and config.policy != 'uncertainty':
+    if not config.learning and learner_config.policy != 'uncertainty':
         from devrobot_sim.action_selectors import make_selector
         from devrobot_sim.exploration import SelectorPolicy
-        return SelectorPolicy(make_selector(config.policy, len(commands)))
-    from devrobot_world_model.learner import build_learner
-    return build_learner(commands, config.robot_type, config.checkpoint_folder(),
-                         policy=config.policy, wandb_project=config.wandb_project)
+        return SelectorPolicy(make_selector(learner_config.policy, len(commands),
+                                            learner_config.seed))
+    from devrobot_world_model.learner import Learner
+    if not config.learning:
+        learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,
+                                             quality_gate=False, error_triggered=False)
+    return Learner(commands, learner_config, model_configs, run_dir=config.run_folder(),
+                   checkpoint_dir=config.checkpoint_folder())

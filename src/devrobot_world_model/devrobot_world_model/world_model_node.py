@@ -27,8 +27,10 @@ from devrobot_sim.conversions import (build_image, build_motor_command, frame_fr
 from devrobot_sim.exploration import ExplorationCore
 from devrobot_sim.node_support import declare_config, spin_node
 from devrobot_world_model import inspection
+from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
+from devrobot_world_model.world_model import CONFIG_CLASSES
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
@@ -37,7 +39,9 @@ class WorldModelNode(Node):
     def __init__(self, node_name: str = 'world_model'):
         super().__init__(node_name)
         self.config = declare_config(self, WorldModelNodeConfig)
-        self.policy = build_policy(self.config)
+        learner_config = declare_config(self, LearnerConfig)
+        model_configs = [declare_config(self, kind) for kind in CONFIG_CLASSES]
+        self.policy = build_policy(self.config, learner_config, model_configs)
         self.core = ExplorationCore(self.config.commands(), self.policy,
                                     observe_only=self.config.observe_only)
         self.gate = ProposalGate(self.core, self.config.interactive)
@@ -58,7 +62,7 @@ class WorldModelNode(Node):
             self.create_service(Trigger, 'world_model/accept', self.on_accept)
             self.create_subscription(UInt8, 'world_model/override', self.on_override, 10)
         self.get_logger().info(f'world model for {self.config.robot_type}: policy '
-                               f'{self.config.policy}, learning {self.config.learning}, '
+                               f'{learner_config.policy}, learning {self.config.learning}, '
                                f'checkpoints in {self.config.checkpoint_folder()}')
 
     def now_ns(self) -> int:
@@ -139,7 +143,8 @@ class WorldModelNode(Node):
             self.metric_pubs[key].publish(Float64(data=value))
 
     def close(self) -> None:
-        """Save the checkpoint (the learner's close) and release wandb; runs in `finally`."""
+        """Learn the last transitions, save the checkpoint (the learner's close); `finally`."""
+        self.core.finish()
         close = getattr(self.policy, 'close', None)
         if close is not None:
             close()

@@ -7,6 +7,7 @@ from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
 from devrobot_sim.action_selectors import constant_selector
 from devrobot_sim.motor import Frame, MotorOutcome, MotorStatus
 from devrobot_world_model import inspection
+from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
 
@@ -30,10 +31,26 @@ def test_checkpoint_folder_is_per_robot_unless_given(tmp_path):
 
 
 def test_a_plain_selector_without_learning_needs_no_learner():
-    policy = build_policy(WorldModelNodeConfig(policy='constant:1', learning=False))
+    not_learning = WorldModelNodeConfig(learning=False)
+    policy = build_policy(not_learning, LearnerConfig(policy='constant:1'))
     assert isinstance(policy, SelectorPolicy) and policy.select(None)[0] == 1
     with pytest.raises(ValueError):
-        build_policy(WorldModelNodeConfig(policy='constant:9', learning=False))
+        build_policy(not_learning, LearnerConfig(policy='constant:9'))
+
+
+def test_the_learner_uses_the_node_folders_and_never_trains_when_learning_is_off(tmp_path):
+    config = WorldModelNodeConfig(checkpoint_root=str(tmp_path / 'ckpt'), learning=False)
+    learner = build_policy(config, LearnerConfig(quality_gate=True))
+    try:
+        assert learner.checkpoint_dir == tmp_path / 'ckpt' / 'toroidal_dot'
+        assert learner.run_dir == tmp_path / 'runs' / 'toroidal_dot'
+        assert learner.config.updates_per_step == 0.0 and not learner.config.quality_gate
+    finally:
+        learner.close()
+    learning = build_policy(WorldModelNodeConfig(checkpoint_root=str(tmp_path / 'ckpt')),
+                            LearnerConfig(updates_per_step=0.5))
+    assert learning.config.updates_per_step == 0.5
+    learning.close()
 
 
 def _gate(interactive=True):

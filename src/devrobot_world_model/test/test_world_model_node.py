@@ -54,7 +54,7 @@ def ros(monkeypatch):
 def start(ros, monkeypatch):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.world_model_node')
     learner = FakeLearner()
-    monkeypatch.setattr(module, 'build_policy', lambda config: learner)
+    monkeypatch.setattr(module, 'build_policy', lambda *configs: learner)
     import rclpy
     rclpy.init()
 
@@ -91,8 +91,8 @@ def test_frames_and_states_drive_commands_and_learning(ros, start):
         _complete(ros, ros.messages('motor/command')[-1])
         ros.now_ns += 1
     ros.deliver('camera/image_raw', _image(ros, 9))
-    # The assembler settles a command's after-window when the next command's state arrives.
-    assert len(learner.observed) == 3
+    # Each new command closes the previous command's window for a next frame.
+    assert len(learner.observed) == 4
     commands = [motor_command_from_msg(m) for m in ros.messages('motor/command')]
     assert [c.right for c in commands[:3]] == [0.12, 0.0, 0.12]
     store = get_devrobot_typestore()
@@ -186,7 +186,7 @@ def test_main_closes_the_learner_on_shutdown(ros, start):
     import rclpy
     rclpy.shutdown()
     learner = FakeLearner()
-    start.module.build_policy = lambda config: learner
+    start.module.build_policy = lambda *configs: learner
     assert start.module.main([]) == 0
     assert learner.closed and ros.destroyed == ['world_model']
 

@@ -1,0 +1,64 @@
+"""The sim + world-model graph of sim.launch.py, wired through the rclpy double.
+
+The same scenario as test/launch/test_sim_graph.launch.py (which runs real ROS in the Docker
+image): commands executed, a state per command, learning, a checkpoint written on shutdown.
+Here the middleware is the double's in-process graph and the clock is simulated.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+
+import rclpy_double  # noqa: E402
+
+from devrobot_sim.conversions import motor_outcome_from_msg  # noqa: E402
+from devrobot_sim.motor import MotorStatus  # noqa: E402
+
+pytest.importorskip('torch')
+
+CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'sim.yaml'
+# A 16 px world and a tiny model, so a few dozen learning steps take seconds on a CPU.
+SMALL_WORLD = {'image_size': 16, 'dot_radius': 2, 'move_pixels': 4}
+TINY_MODEL = {'cnn_patch_size': 4, 'cnn_channels': 16, 'cnn_encoder_blocks': 1,
+              'cnn_decoder_blocks': 1, 'tf_dim': 16, 'tf_depth': 1, 'tf_heads': 2,
+              'batch_size': 4, 'warmup_transitions': 4, 'checkpoint_every': 10,
+              'inspect_every_frames': 5}
+
+
+def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path):
+    import torch
+    torch.set_num_threads(1)
+    ros = rclpy_double.install(monkeypatch)
+    ros.load_params_file(CONFIG)
+    ros.overrides['sim_node'].update(SMALL_WORLD)
+    ros.overrides['world_model'].update(TINY_MODEL, checkpoint_root=str(tmp_path / 'ckpt'))
+    sim_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_sim.sim_node')
+    wm_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.world_model_node')
+    import rclpy
+    rclpy.init()
+    sim, world_model = sim_module.SimNode(), wm_module.WorldModelNode()
+    try:
+        while len(ros.messages('motor/state')) < 30:
+            ros.advance(0.05)
+            assert ros.now_ns < 1_700_000_000 * 10 ** 9 + 60 * 10 ** 9, 'the loop stalled'
+    finally:
+        world_model.close()
+        sim.close()
+    states = [motor_outcome_from_msg(m) for m in ros.messages('motor/state')]
+    commands = ros.messages('motor/command')
+    assert len(commands) in (len(states), len(states) + 1)
+    assert {s.status for s in states} <= {MotorStatus.COMPLETED, MotorStatus.STOPPED}
+    assert sum(s.status is MotorStatus.COMPLETED for s in states) >= 30
+    assert world_model.policy.steps >= 29  # transitions learned from
+    assert world_model.policy.updates > 0
+    from devrobot_world_model.checkpoint_io import has_checkpoint
+    assert has_checkpoint(tmp_path / 'ckpt' / 'toroidal_dot')
+    resumed = wm_module.WorldModelNode()  # a restarted node picks the learning up again
+    assert resumed.policy.steps == world_model.policy.steps
+    resumed.policy.logger.close()
+    assert ros.messages('world_model/reconstruction') and ros.messages('/diagnostics')
+    assert ros.messages('world_model/metrics/train/updates')
