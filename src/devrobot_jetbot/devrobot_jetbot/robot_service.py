@@ -239,15 +239,24 @@ def main(argv=None):
             print('robot_service: the secret file %s is empty' % args.secret_file,
                   file=sys.stderr)
             return 2
+    if not args.max_hold_s > 0:
+        print('robot_service: --max-hold-s must be positive', file=sys.stderr)
+        return 2
     if args.hardware == 'mock':
         camera = motors = MockHardware()
     else:
         camera, motors = CsiCamera(fps=args.camera_fps), MotorBoard(args.motor_board,
                                                                     args.i2c_bus)
-    camera.open()
-    motors.open()
-    server, watchdog = make_server(camera, motors, args.bind, args.port, secret,
-                                   args.max_hold_s)
+    try:
+        motors.open()
+        camera.open()
+        server, watchdog = make_server(camera, motors, args.bind, args.port, secret,
+                                       args.max_hold_s)
+    except (ImportError, OSError, RuntimeError) as error:
+        print('robot_service: cannot start: %s' % error, file=sys.stderr)
+        motors.close()
+        camera.close()
+        return 1
     log.info('serving the JetBot on %s:%d (secret: %s, max hold %.2f s)', args.bind,
              server.port, 'yes' if secret else 'no', args.max_hold_s)
     try:
