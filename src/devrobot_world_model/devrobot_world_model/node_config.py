@@ -44,6 +44,9 @@ class WorldModelNodeConfig:
     interactive: bool = setting(
         False, 'Hold each proposed command until a person accepts it (service '
         'world_model/accept) or overrides it (topic world_model/override, an action index).')
+    state_timeout_s: float = setting(
+        2.0, "Stop waiting for a command's motor/state this long after its duration (a lost "
+        'message); the next frame may act again.')
     inspect_every_frames: int = setting(
         1, 'Publish reconstruction, predictions and scores every N camera frames; 0: never.')
 
@@ -51,6 +54,8 @@ class WorldModelNodeConfig:
         action_space_from_flat(self.action_space)  # ValueError naming the bad triple
         if not self.robot_type or os.sep in self.robot_type:
             raise ValueError(f'robot_type must be a plain name, got {self.robot_type!r}')
+        if not self.state_timeout_s > 0:
+            raise ValueError(f'state_timeout_s must be positive, got {self.state_timeout_s}')
         if self.inspect_every_frames < 0:
             raise ValueError(f'inspect_every_frames must be >= 0, got '
                              f'{self.inspect_every_frames}')

@@ -15,18 +15,18 @@ import sys
 
 from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
 from devrobot_interfaces.msg import MotorState
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray, Float64, UInt8
+from std_msgs.msg import UInt8
 from std_srvs.srv import Trigger
 
-from devrobot_sim.conversions import (build_image, build_motor_command, frame_from_image,
+from devrobot_sim.conversions import (build_motor_command, frame_from_image,
                                       motor_outcome_from_msg, ros_message_classes)
 from devrobot_sim.exploration import ExplorationCore
 from devrobot_sim.node_support import declare_config, spin_node
-from devrobot_world_model import inspection
+from devrobot_world_model.command_watch import overdue
+from devrobot_world_model.inspection_publisher import InspectionPublisher
 from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
@@ -36,6 +36,8 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class WorldModelNode(Node):
+    """Feeds camera frames and motor states to the exploration core; sends its commands."""
+
     def __init__(self, node_name: str = 'world_model'):
         super().__init__(node_name)
         self.config = declare_config(self, WorldModelNodeConfig)
@@ -48,12 +50,7 @@ class WorldModelNode(Node):
         self.classes, self.frames_seen = ros_message_classes(), 0
         if not self.config.observe_only:
             self.command_pub = self.create_publisher(MotorCommandMsg, 'motor/command', RELIABLE)
-        self.reconstruction_pub = self.create_publisher(Image, 'world_model/reconstruction', 2)
-        self.prediction_pubs = [self.create_publisher(Image, inspection.prediction_topic(i), 2)
-                                for i in range(len(self.core.action_space))]
-        self.scores_pub = self.create_publisher(Float32MultiArray, 'world_model/scores', 10)
-        self.diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
-        self.metric_pubs = {}
+        self.inspection = InspectionPublisher(self, len(self.core.action_space), self.classes)
         self.create_subscription(Image, 'camera/image_raw', self.on_image,
                                  qos_profile_sensor_data)
         self.create_subscription(MotorState, 'motor/state', self.on_state, RELIABLE)
@@ -74,7 +71,12 @@ class WorldModelNode(Node):
         except ValueError as error:
             self.get_logger().warning(f'dropped a camera image: {error}')
             return
-        proposed = self.core.on_frame(frame, self.now_ns())
+        now_ns = self.now_ns()
+        if self.gate.pending is None and overdue(self.core.in_flight, now_ns,
+                                                 self.config.state_timeout_s):
+            self.get_logger().warning('no motor/state for the last command: acting again')
+            self.core.release()
+        proposed = self.core.on_frame(frame, now_ns)
         command = self.gate.offer(proposed, self.core.last_action)
         if command is not None:
             self.command_pub.publish(build_motor_command(self.classes, command))
@@ -83,11 +85,11 @@ class WorldModelNode(Node):
             self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
                                    'world_model/accept or publish an index on '
                                    'world_model/override')
-        self.publish_metrics(self.core.take_metrics())
+        self.inspection.publish_metrics(self.core.take_metrics())
         self.frames_seen += 1
         every = self.config.inspect_every_frames
         if every and self.frames_seen % every == 0 and hasattr(self.policy, 'inspect'):
-            self.publish_inspection(frame, self.policy.inspect(frame.pixels))
+            self.inspection.publish_inspection(frame.stamp_ns, self.policy.inspect(frame.pixels))
 
     def on_state(self, msg: MotorState) -> None:
         try:
@@ -95,7 +97,7 @@ class WorldModelNode(Node):
         except ValueError as error:
             self.get_logger().warning(f'dropped a motor state: {error}')
             return
-        self.publish_metrics(self.core.take_metrics())
+        self.inspection.publish_metrics(self.core.take_metrics())
 
     def on_accept(self, request, response):
         return self.decide(response, lambda now_ns: self.gate.accept(now_ns))
@@ -113,34 +115,6 @@ class WorldModelNode(Node):
         self.command_pub.publish(build_motor_command(self.classes, command))
         response.success, response.message = True, f'sent {command}'
         return response
-
-    def publish_inspection(self, frame, inspected: dict) -> None:
-        stamp_ns = frame.stamp_ns
-        self.reconstruction_pub.publish(build_image(
-            self.classes, inspection.to_rgb8(inspected['reconstruction']), stamp_ns))
-        for publisher, image in zip(self.prediction_pubs, inspected['predictions']):
-            publisher.publish(build_image(self.classes, inspection.to_rgb8(image), stamp_ns))
-        self.scores_pub.publish(Float32MultiArray(
-            data=[float(score) for score in inspected['scores']]))
-
-    def publish_metrics(self, batches) -> None:
-        metrics = inspection.numeric_metrics(batches)
-        if not metrics:
-            return
-        bad = inspection.non_finite_keys(metrics)
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if bad else DiagnosticStatus.OK, name='world_model',
-            message=f'non-finite: {", ".join(bad)}' if bad else 'learning',
-            values=[KeyValue(key=k, value=inspection.format_value(v))
-                    for k, v in sorted(metrics.items())])
-        diagnostics = DiagnosticArray(status=[status])
-        diagnostics.header.stamp = self.get_clock().now().to_msg()
-        self.diagnostics_pub.publish(diagnostics)
-        for key, value in metrics.items():
-            if key not in self.metric_pubs:
-                self.metric_pubs[key] = self.create_publisher(
-                    Float64, inspection.metric_topic(key), 10)
-            self.metric_pubs[key].publish(Float64(data=value))
 
     def close(self) -> None:
         """Learn the last transitions, save the checkpoint (the learner's close); `finally`."""

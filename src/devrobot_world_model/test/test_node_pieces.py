@@ -7,6 +7,7 @@ from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
 from devrobot_sim.action_selectors import constant_selector
 from devrobot_sim.motor import Frame, MotorOutcome, MotorStatus
 from devrobot_world_model import inspection
+from devrobot_world_model.command_watch import overdue
 from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
@@ -15,7 +16,7 @@ from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
 @pytest.mark.parametrize('fields', [
     {'action_space': [0.0, 0.0]}, {'action_space': [0.0, 0.0, -0.2]},
     {'robot_type': ''}, {'inspect_every_frames': -1},
-    {'observe_only': True, 'interactive': True},
+    {'observe_only': True, 'interactive': True}, {'state_timeout_s': 0.0},
 ])
 def test_config_refuses_nonsense(fields):
     with pytest.raises(ValueError):
@@ -113,3 +114,10 @@ def test_numeric_metrics_merge_and_drop_text():
     merged = inspection.numeric_metrics([{'a': 1, 'b': 'x'}, None, {'a': 2.5, 'c': True}])
     assert merged == {'a': 2.5, 'c': 1.0}
     assert inspection.non_finite_keys({'a': float('inf'), 'b': 0.0}) == ['a']
+
+
+def test_a_command_is_overdue_after_its_duration_plus_the_grace():
+    command = WorldModelNodeConfig().commands()[1].stamped(1_000_000_000)  # 0.2 s long
+    assert not overdue(None, 10 ** 12, 1.0)
+    assert not overdue(command, 2_200_000_000, 1.0)
+    assert overdue(command, 2_200_000_001, 1.0)

@@ -117,7 +117,7 @@ def test_metrics_go_to_diagnostics_and_plottable_topics(ros, start):
 
 def test_non_finite_metrics_raise_a_warning(ros, start):
     node, learner = start()
-    node.publish_metrics([{'train/loss': float('nan')}])
+    node.inspection.publish_metrics([{'train/loss': float('nan')}])
     status, = ros.messages('/diagnostics')[-1].status
     assert status.level == status.WARN and 'train/loss' in status.message
 
@@ -161,6 +161,27 @@ def test_interactive_accept_and_override(ros, start):
     assert len(ros.messages('motor/command')) == 1
     ros.deliver('world_model/override', UInt8(data=1))
     assert motor_command_from_msg(ros.messages('motor/command')[-1]).right == 0.12
+
+
+def test_a_lost_state_stops_blocking_after_the_timeout(ros, start):
+    node, learner = start(state_timeout_s=1.0)
+    ros.deliver('camera/image_raw', _image(ros))
+    ros.now_ns += 1_100_000_000  # 0.2 s command + 0.9 s: still waiting
+    ros.deliver('camera/image_raw', _image(ros))
+    assert len(ros.messages('motor/command')) == 1
+    ros.now_ns += 200_000_000
+    ros.deliver('camera/image_raw', _image(ros))
+    assert len(ros.messages('motor/command')) == 2
+    assert any('no motor/state' in text for _, level, text in ros.logs if level == 'warn')
+
+
+def test_a_pending_proposal_is_never_timed_out(ros, start):
+    node, learner = start(interactive=True, state_timeout_s=1.0)
+    ros.deliver('camera/image_raw', _image(ros))
+    ros.now_ns += 60_000_000_000  # the person is away for a minute
+    ros.deliver('camera/image_raw', _image(ros))
+    assert len(ros.messages('world_model/proposal')) == 1
+    assert node.gate.pending is not None
 
 
 def test_bad_messages_are_dropped_with_a_warning(ros, start):
