@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import os
+import signal
 import socket
 import sys
 import threading
@@ -211,6 +212,10 @@ def make_server(camera, motors, bind='0.0.0.0', port=DEFAULT_PORT, secret=None,
     return server, watchdog
 
 
+def raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt()
+
+
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--bind', default='0.0.0.0',
@@ -259,6 +264,8 @@ def main(argv=None):
         return 1
     log.info('serving the JetBot on %s:%d (secret: %s, max hold %.2f s)', args.bind,
              server.port, 'yes' if secret else 'no', args.max_hold_s)
+    # systemctl stop sends SIGTERM: stop the motors on that way out too, not only on Ctrl-C
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
     try:
         server.start()
     except KeyboardInterrupt:

@@ -111,8 +111,9 @@ def test_robot_side_files_parse_as_python_3_6(name):
     assert not any(m.startswith('devrobot_sim') for m in modules)
 
 
-def test_the_two_copied_files_run_as_the_robot_service(tmp_path, closed_port):
-    """What the install steps do on the robot: two files, no devrobot package, Ctrl-C to stop."""
+@pytest.mark.parametrize('stop_signal', ['SIGINT', 'SIGTERM'])
+def test_the_two_copied_files_run_as_the_robot_service(tmp_path, closed_port, stop_signal):
+    """Run the two copied files as on the robot: no devrobot, stopped by Ctrl-C or systemctl."""
     import shutil
     import signal
     import subprocess
@@ -146,10 +147,10 @@ def test_the_two_copied_files_run_as_the_robot_service(tmp_path, closed_port):
         assert len(conn.root.get_camera_frame()) > 100
         conn.close()
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, stop_signal))
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert 'motors stopped' in output and 'serving the JetBot' in output
+    assert 'serving the JetBot' in output and 'motors stopped: service shut down' in output
 
 
 @settings(max_examples=200, deadline=None)
