@@ -5,7 +5,9 @@ Topics (relative, so a namespace or remapping places them):
   the driver's own thread; a newer command preempts the running one.
 - pub `motor/state` (devrobot_interfaces/MotorState): one per command: completed, preempted,
   rejected (with the reason), or stopped (link lost, shutdown).
-- pub `camera/image_raw` (sensor_msgs/Image, rgb8) at `camera_rate_hz`.
+- pub `camera/image_raw` (sensor_msgs/Image, rgb8) at `camera_rate_hz`, and right after each
+  completed command (after its state), so every command has a frame of its outcome. Images are
+  stamped when they were requested: one stamped after a command's end was taken after it.
 Parameters: the fields of JetBotConfig and JetBotNodeConfig. A robot that stays unreachable
 shuts the node down with one clear error; the motors stop on every way out.
 """
@@ -25,6 +27,7 @@ from devrobot_sim.clock import WallClock
 from devrobot_sim.conversions import (build_image, build_motor_state, motor_command_from_msg,
                                       ros_message_classes)
 from devrobot_sim.errors import UsageError
+from devrobot_sim.motor import MotorStatus
 from devrobot_sim.node_support import declare_config, spin_node
 
 from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError
@@ -65,6 +68,7 @@ class JetBotNode(Node):
         self.driver.submit(motor_command_from_msg(msg))
 
     def on_camera_tick(self) -> None:
+        stamp_ns = self.get_clock().now().nanoseconds
         try:
             pixels = self.backend.read_frame()
         except LinkLostError as error:  # the next tick reconnects
@@ -73,7 +77,6 @@ class JetBotNode(Node):
         except RobotUnreachableError as error:
             self.on_fatal(error)
             return
-        stamp_ns = self.get_clock().now().nanoseconds
         self.image_pub.publish(build_image(self.classes, pixels, stamp_ns,
                                            self.node_config.frame_id))
 
@@ -86,6 +89,8 @@ class JetBotNode(Node):
             return
         if outcome.reason:
             self.get_logger().info(f'command {outcome.status.name.lower()}: {outcome.reason}')
+        if outcome.status == MotorStatus.COMPLETED:
+            self.on_camera_tick()  # the frame that shows what the command did
 
     def on_fatal(self, error: BaseException) -> None:
         """The robot is gone (or the driver broke): stop everything and end the node."""

@@ -82,6 +82,19 @@ def test_commands_run_ramped_and_every_outcome_is_published(ros, make_node):
                                            'devrobot_interfaces/msg/MotorState')
 
 
+def test_each_completed_command_is_followed_by_a_frame_taken_after_it(ros, make_node):
+    make_node(backend='mock', camera_rate_hz=0.5)  # no periodic frame during the test
+    send(ros, MotorCommand(0.0, 0.3, 0.05))
+    (done,) = states(ros, 1)
+    deadline = time.monotonic() + WAIT_S
+    while not ros.messages('camera/image_raw') and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(ros.messages('camera/image_raw')) == 1
+    assert done.status == MotorStatus.COMPLETED
+    # published in this order (nothing was spun, so the graph still holds them in order)
+    assert [topic for topic, _ in ros.pending] == ['motor/state', 'camera/image_raw']
+
+
 def test_shutdown_stops_a_running_command(ros, make_node):
     node = make_node(backend='mock', max_duration_s=30.0)
     send(ros, MotorCommand(0.3, 0.3, 20.0))
