@@ -51,11 +51,13 @@ class JetBotRobot:
         self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
 
     def read(self) -> Frame:
+        """One frame, stamped when it was asked for: the camera took it no earlier."""
+        stamp_ns = self.clock.now_ns()
         try:
             pixels = self.backend.read_frame()
         except LinkLostError:  # one retry: the backend reconnects (or says it cannot)
             pixels = self.backend.read_frame()
-        return Frame(pixels, self.clock.now_ns())
+        return Frame(pixels, stamp_ns)
 
     def send(self, command: MotorCommand) -> MotorOutcome:
         """Execute one command completely: ramp, hold, ramp down; report what was applied."""
