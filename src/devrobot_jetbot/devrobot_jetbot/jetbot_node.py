@@ -30,7 +30,7 @@ from devrobot_sim.errors import UsageError
 from devrobot_sim.motor import MotorStatus
 from devrobot_sim.node_support import declare_config, spin_node
 
-from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError
+from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.jetbot_config import JetBotConfig, JetBotNodeConfig
 from devrobot_jetbot.jetbot_robot import make_backend
 from devrobot_jetbot.motor_control import MotorController
@@ -71,11 +71,11 @@ class JetBotNode(Node):
         stamp_ns = self.get_clock().now().nanoseconds
         try:
             pixels = self.backend.read_frame()
-        except LinkLostError as error:  # the next tick reconnects
-            self.get_logger().warning(f'camera frame lost: {error}')
-            return
         except RobotUnreachableError as error:
             self.on_fatal(error)
+            return
+        except Exception as error:  # noqa: B902 lost link, corrupt JPEG, camera fault: skip it
+            self.get_logger().warning(f'camera frame lost: {error}')
             return
         self.image_pub.publish(build_image(self.classes, pixels, stamp_ns,
                                            self.node_config.frame_id))

@@ -55,8 +55,8 @@ class JetBotRobot:
         stamp_ns = self.clock.now_ns()
         try:
             pixels = self.backend.read_frame()
-        except LinkLostError:  # one retry: the backend reconnects (or says it cannot)
-            pixels = self.backend.read_frame()
+        except (LinkLostError, ValueError):  # one retry: the backend reconnects (or says it
+            pixels = self.backend.read_frame()  # cannot); a corrupt frame is read again
         return Frame(pixels, stamp_ns)
 
     def send(self, command: MotorCommand) -> MotorOutcome:

@@ -2,6 +2,7 @@
 
 import time
 
+from devrobot_jetbot.backend import LinkLostError
 from devrobot_sim.conversions import (build_motor_command, image_to_array,
                                       motor_outcome_from_msg, ros_message_classes)
 from devrobot_sim.motor import MotorCommand, MotorStatus
@@ -93,6 +94,23 @@ def test_each_completed_command_is_followed_by_a_frame_taken_after_it(ros, make_
     assert done.status == MotorStatus.COMPLETED
     # published in this order (nothing was spun, so the graph still holds them in order)
     assert [topic for topic, _ in ros.pending] == ['motor/state', 'camera/image_raw']
+
+
+def test_a_bad_camera_frame_is_skipped_with_a_warning(ros, make_node):
+    node = make_node(backend='mock', camera_rate_hz=4.0)
+    real_read = node.backend.read_frame
+    failures = [ValueError('camera frame is not a decodable JPEG'), LinkLostError('wifi')]
+
+    def flaky_read():
+        if failures:
+            raise failures.pop(0)
+        return real_read()
+
+    node.backend.read_frame = flaky_read
+    assert ros.advance(1.0) == 4
+    assert len(ros.messages('camera/image_raw')) == 2
+    warnings = [text for _, level, text in ros.logs if 'camera frame lost' in text]
+    assert len(warnings) == 2 and 'JPEG' in warnings[0]
 
 
 def test_shutdown_stops_a_running_command(ros, make_node):
