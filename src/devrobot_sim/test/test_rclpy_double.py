@@ -209,3 +209,22 @@ def test_byte_fields_are_bytes_like_rosidl():
     raw = store.serialize_cdr(to_rosbags(array_msg), 'diagnostic_msgs/msg/DiagnosticArray')
     back = store.deserialize_cdr(raw, 'diagnostic_msgs/msg/DiagnosticArray')
     assert back.status[0].level == 1 and back.status[0].values[0].value == '1.5'
+
+
+def test_qos_that_dds_would_not_match_delivers_nothing(ros):
+    import rclpy
+    from rclpy.node import Node
+    from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import String
+    rclpy.init()
+    node = Node('qos')
+    best_effort = node.create_publisher(String, 'a', qos_profile_sensor_data)
+    reliable = node.create_publisher(String, 'b', 10)
+    heard = []
+    node.create_subscription(String, 'a', heard.append,
+                             QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
+    node.create_subscription(String, 'b', heard.append, qos_profile_sensor_data)
+    best_effort.publish(String(data='lost'))
+    reliable.publish(String(data='heard'))
+    ros.spin_until_idle()
+    assert [m.data for m in heard] == ['heard']

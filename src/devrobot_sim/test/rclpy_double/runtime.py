@@ -82,11 +82,17 @@ class Graph:
     # --- executing --------------------------------------------------------------------------
     def _publish(self, publisher, msg) -> None:
         self.published.setdefault(_normal(publisher.topic_name), []).append(msg)
-        self.pending.append((publisher.topic_name, msg))
+        self.pending.append((publisher.topic_name, msg, publisher.qos_profile))
 
-    def deliver(self, topic: str, msg) -> int:
-        """Call every subscription on `topic` with `msg`; returns how many were called."""
-        subscriptions = self.subscriptions_on(topic)
+    def deliver(self, topic: str, msg, publisher_qos=None) -> int:
+        """Call every subscription on `topic` with `msg`; returns how many were called.
+
+        With `publisher_qos`, subscriptions whose QoS DDS would not match with it get nothing
+        (a best-effort publisher never reaches a reliable subscription, a volatile one never a
+        transient-local one).
+        """
+        subscriptions = [s for s in self.subscriptions_on(topic)
+                         if publisher_qos is None or qos_compatible(publisher_qos, s.qos_profile)]
         for subscription in subscriptions:
             if not isinstance(msg, subscription.msg_type):
                 raise TypeError(f'{topic}: subscription expects {subscription.msg_type}, '
@@ -98,8 +104,8 @@ class Graph:
         """Deliver queued messages (and those they cause) to subscriptions; returns the count."""
         calls = 0
         while self.pending:
-            topic, msg = self.pending.pop(0)
-            calls += self.deliver(topic, msg)
+            topic, msg, qos = self.pending.pop(0)
+            calls += self.deliver(topic, msg, qos)
             if calls > max_callbacks:
                 raise RuntimeError(f'more than {max_callbacks} callbacks: a message loop?')
         return calls
@@ -131,6 +137,19 @@ class Graph:
                 if _same_topic(service.srv_name, name):
                     return service.callback(request, service.srv_type.Response())
         raise KeyError(f'no service {name!r}')
+
+
+def qos_compatible(offered, requested) -> bool:
+    """Whether DDS connects a publisher offering `offered` to one requesting `requested`.
+
+    Only reliability and durability are compared; system defaults count as compatible.
+    """
+    reliability, durability = node.ReliabilityPolicy, node.DurabilityPolicy
+    if (offered.reliability == reliability.BEST_EFFORT
+            and requested.reliability == reliability.RELIABLE):
+        return False
+    return not (offered.durability == durability.VOLATILE
+                and requested.durability == durability.TRANSIENT_LOCAL)
 
 
 def _flatten(section: dict, prefix: str, out: dict) -> None:
