@@ -265,3 +265,25 @@ def action_gradient_share(model: torch.nn.Module,
         if any(marker in name.lower() for marker in markers):
             action += squared
     return (action / total) ** 0.5 if total > 0 else 0.0
+
+
+@torch.no_grad()
+def introspect_world_model(world_model, latents: torch.Tensor, actions: torch.Tensor,
+                           generator: torch.Generator | None = None) -> dict:
+    """Every measurement above for a WorldModel on a batch of histories, as one flat dict.
+
+    `latents` `[B, T, N, D]` (encoded frames, oldest first), `actions` `[B, T]`. Attention
+    metrics come only from a predictor with attention (the transformer, not the LSTM).
+    """
+    metrics = {}
+    predictor = world_model.predictor
+    if hasattr(predictor, 'tokens_per_frame'):
+        _, maps = capture_attention_maps(predictor,
+                                         lambda: world_model.predict(latents, actions))
+        if maps:
+            layout = TokenLayout.for_maps(maps[0].shape[-1], predictor.tokens_per_frame)
+            metrics.update(attention_metrics(maps, layout))
+    metrics.update(action_sweep_diversity(world_model.predict, latents, actions,
+                                          world_model.n_actions))
+    metrics.update(counterfactual_changes(world_model.predict, latents, actions, generator))
+    return metrics

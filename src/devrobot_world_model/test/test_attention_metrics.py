@@ -7,9 +7,11 @@ import torch
 
 from devrobot_world_model.attention_metrics import (
     ACTION, action_gradient_share, action_sweep_diversity, attention_metrics,
-    capture_attention_maps, counterfactual_changes, FRAME, layer_attention_metrics,
-    shuffled_actions, TokenLayout)
+    capture_attention_maps, counterfactual_changes, FRAME, introspect_world_model,
+    layer_attention_metrics, shuffled_actions, TokenLayout)
 from devrobot_world_model.predictors import TransformerPredictor, TransformerPredictorConfig
+from devrobot_world_model.world_model import ModelSpec, WorldModel
+from tiny_models import tiny_configs
 
 N = 3  # frame tokens per step in the hand-made layouts
 
@@ -231,3 +233,19 @@ def test_action_gradient_share():
     plain(torch.ones(1, 2)).sum().backward()
     assert action_gradient_share(plain) == 0.0
     assert action_gradient_share(torch.nn.Linear(2, 2)) == 0.0  # no gradients yet
+
+
+@pytest.mark.parametrize('predictor,attention_keys', [('transformer', True), ('lstm', False)])
+def test_introspect_world_model(predictor, attention_keys):
+    torch.manual_seed(0)
+    model = WorldModel(ModelSpec.create(16, 2, tiny_configs('cnn', predictor, history=2))).eval()
+    with torch.no_grad():
+        latents = model.encode(torch.rand(4 * 2, 3, 16, 16))  # [B * T, N, D]
+    latents = latents.reshape(4, 2, *latents.shape[1:])
+    _, actions = batch(t=2)
+    metrics = introspect_world_model(model, latents, actions, torch.Generator().manual_seed(0))
+    assert ('attn/apa' in metrics) == attention_keys
+    assert metrics['sens/diversity'] == 0.0 and metrics['cf/zero_change'] == 0.0  # untrained
+    for parameter in model.predictor.parameters():
+        torch.nn.init.normal_(parameter, std=0.3)
+    assert introspect_world_model(model, latents, actions)['sens/diversity'] > 0.0
