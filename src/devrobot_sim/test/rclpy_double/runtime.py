@@ -82,7 +82,7 @@ class Graph:
     # --- executing --------------------------------------------------------------------------
     def _publish(self, publisher, msg) -> None:
         self.published.setdefault(_normal(publisher.topic_name), []).append(msg)
-        self.pending.append((publisher.topic_name, msg, publisher.qos_profile))
+        self.pending.append(_Queued(publisher.topic_name, msg, publisher.qos_profile))
 
     def deliver(self, topic: str, msg, publisher_qos=None) -> int:
         """Call every subscription on `topic` with `msg`; returns how many were called.
@@ -104,8 +104,8 @@ class Graph:
         """Deliver queued messages (and those they cause) to subscriptions; returns the count."""
         calls = 0
         while self.pending:
-            topic, msg, qos = self.pending.pop(0)
-            calls += self.deliver(topic, msg, qos)
+            queued = self.pending.pop(0)
+            calls += self.deliver(*queued, publisher_qos=queued.qos)
             if calls > max_callbacks:
                 raise RuntimeError(f'more than {max_callbacks} callbacks: a message loop?')
         return calls
@@ -137,6 +137,18 @@ class Graph:
                 if _same_topic(service.srv_name, name):
                     return service.callback(request, service.srv_type.Response())
         raise KeyError(f'no service {name!r}')
+
+
+class _Queued(tuple):
+    """A published message waiting for delivery: unpacks as (topic, msg).
+
+    `.qos` is the publishing profile.
+    """
+
+    def __new__(cls, topic, msg, qos):
+        queued = super().__new__(cls, (topic, msg))
+        queued.qos = qos
+        return queued
 
 
 def qos_compatible(offered, requested) -> bool:
