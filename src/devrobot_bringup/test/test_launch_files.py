@@ -55,3 +55,27 @@ def test_launch_descriptions_are_built(path):
     arguments = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
     assert len(arguments) <= 5
     assert all(a.description and a.description != 'no description given' for a in arguments)
+
+
+def _entry_points(package: str) -> set:
+    """Console scripts a package's setup.py declares (read as text: no setuptools run)."""
+    text = (BRINGUP.parent / package / 'setup.py').read_text()
+    return set(re.findall(r"'(\w+) = [\w.]+:\w+'", text))
+
+
+@pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
+def test_descriptions_build_against_the_launch_double(path, monkeypatch):
+    import launch_double
+    launch_double.install(monkeypatch)
+    description = _load(path)
+    arguments = [e for e in description.entities
+                 if isinstance(e, launch_double.DeclareLaunchArgument)]
+    assert len(arguments) <= 5, 'a scenario should need at most five arguments'
+    assert all(a.description for a in arguments)
+    existing = {p.name for p in BRINGUP_LAUNCH}
+    for entity in description.entities:
+        if isinstance(entity, launch_double.IncludeLaunchDescription):
+            included = entity.source.launch_file_path.substitutions[-1]
+            assert included in existing
+        if isinstance(entity, launch_double.Node) and entity.package.startswith('devrobot_'):
+            assert entity.executable in _entry_points(entity.package)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, is_true,
-                                             SESSION_TOPICS)
+from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, is_true, play_bag,
+                                             record_session, SESSION_TOPICS)
 
 
 def test_record_writes_mcap_with_zstd_chunks_split_by_size():
@@ -44,3 +44,13 @@ def test_play_refuses_bad_values(bag, rate, delay):
 def test_truth_of_launch_arguments():
     assert is_true('true') and is_true(' True ') and is_true('1')
     assert not is_true('false') and not is_true('') and not is_true('0')
+
+
+def test_record_and_play_read_their_arguments_when_the_launch_runs(monkeypatch):
+    import launch_double
+    launch_double.install(monkeypatch)
+    record, = record_session().function({'bag_dir': 'sessions/a', 'max_bag_size_mb': '8'})
+    assert record.kwargs['cmd'] == bag_record_cmd('sessions/a', 8.0)
+    play, = play_bag().function({'bag': '/b', 'rate': '2.0'})
+    assert play.kwargs['cmd'] == bag_play_cmd('/b', 2.0)
+    assert play_bag().function({'bag': '', 'rate': '1.0'}) == []  # played by hand
