@@ -172,18 +172,21 @@ def snapshot_parameters(module: torch.nn.Module) -> dict:
             if p.requires_grad}
 
 
-def update_to_weight_ratios(before: Mapping, module: torch.nn.Module,
-                            eps: float = 1e-12) -> dict:
+def update_to_weight_ratios(before: Mapping, module: torch.nn.Module) -> dict:
     """|after - before| / |before| per parameter tensor (L2 norms), after an optimizer step.
 
     A healthy ratio is around 1e-3; far above means the learning rate is too high for that
-    tensor, far below that it barely learns.
+    tensor, far below that it barely learns. Tensors that were all zeros before the step (a
+    zero-initialised output layer) have no ratio and are left out rather than reported as
+    huge numbers.
     """
     ratios = {}
     for name, p in module.named_parameters():
         if name in before:
             old = before[name].float()
-            ratios[name] = float((p.detach().float() - old).norm() / (old.norm() + eps))
+            old_norm = float(old.norm())
+            if old_norm > 0.0:
+                ratios[name] = float((p.detach().float() - old).norm()) / old_norm
     return ratios
 
 

@@ -124,6 +124,12 @@ def test_update_to_weight_ratio_after_an_sgd_step():
     optimizer.step()
     ratios = metrics.update_to_weight_ratios(before, model)
     assert ratios == {'weight': pytest.approx(0.05)}
+    with torch.no_grad():
+        model.weight.zero_()  # a zero-initialised tensor has no ratio
+    before = metrics.snapshot_parameters(model)
+    model(torch.ones(1, 4)).sum().backward()
+    optimizer.step()
+    assert metrics.update_to_weight_ratios(before, model) == {}
     assert metrics.uwr_percentile({'a': 0.0, 'b': 1.0}, 95) == pytest.approx(0.95)
     assert metrics.learning_rate(optimizer) == 0.1
 
