@@ -228,3 +228,23 @@ def test_qos_that_dds_would_not_match_delivers_nothing(ros):
     reliable.publish(String(data='heard'))
     ros.spin_until_idle()
     assert [m.data for m in heard] == ['heard']
+
+
+@pytest.mark.parametrize('name', ['', 'a//b', 'a/', '1a', 'a/2b', 'a__b', 'a-b', 'a b'])
+def test_invalid_topic_names_are_refused_like_rcl(ros, name):
+    import rclpy
+    from rclpy.exceptions import InvalidTopicNameException
+    from rclpy.node import Node
+    from std_msgs.msg import String
+    rclpy.init()
+    with pytest.raises(InvalidTopicNameException):
+        Node('names').create_publisher(String, name, 10)
+
+
+@pytest.mark.parametrize('name', ['a', '/a/b_1', '~/a', 'world_model/metrics/train/loss'])
+def test_valid_topic_names_pass(ros, name):
+    import rclpy
+    from rclpy.node import Node
+    from std_msgs.msg import String
+    rclpy.init()
+    Node('names').create_publisher(String, name, 10)

@@ -7,9 +7,29 @@ with (QoS, period, message type) so tests can assert on it.
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 
 from .parameters import Parameter, ParameterStore
+
+
+class InvalidTopicNameException(Exception):
+    """`rclpy.exceptions.InvalidTopicNameException` (and InvalidServiceNameException)."""
+
+
+_TOKEN = re.compile(r'[A-Za-z_][A-Za-z0-9_]*\Z')
+
+
+def validate_topic_name(name: str) -> str:
+    """Refuse the names rcl refuses.
+
+    Those are: empty tokens (`//`, a trailing `/`), characters other than letters, digits and
+    `_`, a token starting with a digit, and `__`.
+    """
+    body = name[2:] if name.startswith('~/') else name[1:] if name.startswith('/') else name
+    if '__' in name or not all(_TOKEN.match(token) for token in body.split('/')):
+        raise InvalidTopicNameException(f'invalid topic or service name {name!r}')
+    return name
 
 
 class InvalidQoSProfileException(Exception):
@@ -278,7 +298,8 @@ class Node:
                          event_callbacks=None, qos_overriding_options=None,
                          publisher_class=None):
         self._check_alive()
-        publisher = Publisher(self, msg_type, topic, as_profile(qos_profile))
+        publisher = Publisher(self, msg_type, validate_topic_name(topic),
+                              as_profile(qos_profile))
         self.publishers.append(publisher)
         return publisher
 
@@ -286,7 +307,8 @@ class Node:
                             callback_group=None, event_callbacks=None,
                             qos_overriding_options=None, raw=False):
         self._check_alive()
-        subscription = Subscription(self, msg_type, topic, callback, as_profile(qos_profile))
+        subscription = Subscription(self, msg_type, validate_topic_name(topic), callback,
+                                    as_profile(qos_profile))
         self.subscriptions.append(subscription)
         return subscription
 
@@ -308,7 +330,7 @@ class Node:
         self._check_alive()
         if not hasattr(srv_type, 'Request') or not hasattr(srv_type, 'Response'):
             raise TypeError(f'{srv_type!r} is not a service type')
-        service = Service(self, srv_type, srv_name, callback, qos_profile)
+        service = Service(self, srv_type, validate_topic_name(srv_name), callback, qos_profile)
         self.services.append(service)
         return service
 

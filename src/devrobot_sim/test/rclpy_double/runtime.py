@@ -240,11 +240,13 @@ def build_modules() -> dict:
         'rclpy.duration': _module('rclpy.duration', Duration=node.Duration),
         'rclpy.executors': _module('rclpy.executors',
                                    ExternalShutdownException=ExternalShutdownException),
-        'rclpy.exceptions': _module('rclpy.exceptions', **{
-            name: getattr(parameters, name) for name in (
-                'ParameterException', 'ParameterNotDeclaredException',
-                'ParameterAlreadyDeclaredException', 'InvalidParameterTypeException',
-                'InvalidParameterValueException', 'ParameterUninitializedException')}),
+        'rclpy.exceptions': _module(
+            'rclpy.exceptions', InvalidTopicNameException=node.InvalidTopicNameException,
+            InvalidServiceNameException=node.InvalidTopicNameException, **{
+                name: getattr(parameters, name) for name in (
+                    'ParameterException', 'ParameterNotDeclaredException',
+                    'ParameterAlreadyDeclaredException', 'InvalidParameterTypeException',
+                    'InvalidParameterValueException', 'ParameterUninitializedException')}),
     }
     for submodule in ('node', 'qos', 'parameter', 'time', 'duration', 'executors', 'exceptions'):
         setattr(rclpy, submodule, modules[f'rclpy.{submodule}'])
