@@ -45,8 +45,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError('--states, --batch-size and --horizons must be at least 1')
     model = load_model(pathlib.Path(args.checkpoint))
     overrides = {}
-    if args.image_size is None and getattr(model, 'image_size', None):
-        overrides['image_size'] = int(model.image_size)  # the size the model was trained at
+    trained_size = getattr(model, 'image_size', None)
+    if trained_size and args.image_size is None:
+        overrides['image_size'] = int(trained_size)
+    elif trained_size and args.image_size != trained_size:
+        raise UsageError(f'the checkpoint was trained on {trained_size}x{trained_size} images, '
+                         f'not --image-size {args.image_size}')
     try:
         sim_config = config_from_arguments(ToroidalDotConfig, args, **overrides)
     except ValueError as error:

@@ -122,3 +122,40 @@ def test_wrong_image_size_is_a_usage_error(checkpoint):
     models['next'] = Shrinking()
     with pytest.raises(UsageError, match='image-size'):
         eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
+
+
+def test_image_size_other_than_the_models_is_a_usage_error(checkpoint):
+    folder, models = checkpoint
+    models['next'] = OracleModel(image_size=32)
+    with pytest.raises(UsageError, match='trained on 32x32 images, not --image-size 64'):
+        eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
+
+
+def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, capsys):
+    from devrobot_sim.motor import Transition
+    from devrobot_sim.sim_robot import SimRobot
+    from devrobot_sim.toroidal_dot import ToroidalDotConfig
+    from devrobot_world_model.learner import Learner, LearnerConfig
+    from devrobot_world_model.metrics import RecordingLogger
+    from tiny_models import tiny_configs
+
+    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
+    learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
+                                                        checkpoint_every=0),
+                      tiny_configs(), run_dir=tmp_path, logger=RecordingLogger())
+    frame = robot.read()
+    for index in (0, 1, 1, 0):
+        outcome = robot.send(robot.action_space[index])
+        next_frame = robot.read()
+        learner.observe(Transition(frame, outcome, next_frame))
+        frame = next_frame
+    learner.close()
+    flags = ['--states', '4', '--dot-radius', '1', '--move-pixels', '3', '--horizons', '2']
+    folder = tmp_path / 'checkpoints'
+    assert eval_command.main(parse(['--checkpoint', str(folder), '--json'] + flags)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['protocol']['sim']['image_size'] == 16
+    assert set(result['model']['per_action']) == {'stay', 'move'}
+    (folder / 'checkpoint.pt').write_bytes(b'truncated')
+    with pytest.raises(UsageError, match='no usable checkpoint'):
+        eval_command.main(parse(['--checkpoint', str(folder)] + flags))
