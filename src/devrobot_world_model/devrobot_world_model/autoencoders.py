@@ -27,7 +27,7 @@ INITIAL_LOGIT = -4.0
 class CnnAutoencoderConfig:
     """The convolutional autoencoder (the default: fastest to learn on this CPU)."""
 
-    cnn_patch_size: int = setting(8, 'Side of the image square each latent token covers, px.')
+    cnn_patch_size: int = setting(16, 'Side of the image square each latent token covers, px.')
     cnn_channels: int = setting(64, 'Channels of the latent grid (the token size D).')
     cnn_encoder_blocks: int = setting(2, 'Residual 3x3 conv blocks after the patch embedding.')
     cnn_decoder_blocks: int = setting(2, 'Residual 3x3 conv blocks before the pixel output.')

@@ -22,7 +22,7 @@ from devrobot_sim.config_fields import setting
 class TransformerPredictorConfig:
     """The causal transformer (the original's TransformerActionConditionedPredictor)."""
 
-    tf_dim: int = setting(128, 'Token size inside the predictor.')
+    tf_dim: int = setting(64, 'Token size inside the predictor.')
     tf_depth: int = setting(2, 'Transformer blocks.')
     tf_heads: int = setting(4, 'Attention heads.')
     tf_history: int = setting(1, 'Frames of history per prediction (1 = the current frame).')

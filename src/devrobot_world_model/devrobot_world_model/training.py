@@ -43,16 +43,16 @@ def random_shift(frames: torch.Tensor, next_frames: torch.Tensor, max_shift_px: 
         return frames, next_frames
     b, t = frames.shape[:2]
     stacked = torch.cat([frames, next_frames[:, None]], dim=1)  # [B, T+1, 3, H, W]
-    offsets = torch.randint(-max_shift_px, max_shift_px + 1, (b, 2))
+    offsets = torch.randint(-max_shift_px, max_shift_px + 1, (b, 2)).tolist()
     if wrap:
-        shifted = torch.stack([x.roll((int(dy), int(dx)), dims=(-2, -1))
+        shifted = torch.stack([x.roll((dy, dx), dims=(-2, -1))
                                for x, (dy, dx) in zip(stacked, offsets)])
     else:
         h, w = stacked.shape[-2:]
         s = max_shift_px
         padded = torch.nn.functional.pad(stacked.flatten(1, 2), (s, s, s, s), mode='replicate')
         shifted = torch.stack([x[:, s - dy:s - dy + h, s - dx:s - dx + w] for x, (dy, dx) in
-                               zip(padded, offsets.tolist())]).unflatten(1, (t + 1, 3))
+                               zip(padded, offsets)]).unflatten(1, (t + 1, 3))
     return shifted[:, :t], shifted[:, t]
 
 
@@ -105,12 +105,13 @@ def apply_update(model, optimizer, loss: torch.Tensor, grad_clip: float,
 
 
 def train_step(model, optimizer, batch: dict, grad_clip: float = 1.0, bf16: bool = False,
-               detailed: bool = False, shift_px: int = 0, shift_wrap: bool = True) -> dict:
+               detailed: bool = False, shift_px: int = 0, shift_wrap: bool = True,
+               device: str = 'cpu') -> dict:
     """One minibatch update of the whole world model on replay arrays; flat metrics."""
     model.train()
-    frames, actions, next_frames = batch_to_tensors(batch)
+    frames, actions, next_frames = batch_to_tensors(batch, device)
     frames, next_frames = random_shift(frames, next_frames, shift_px, shift_wrap)
-    with autocast_context(bf16):
+    with autocast_context(bf16, frames.device.type):
         loss, _, parts = model.forward_loss(frames, actions, next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed)
     names = {'loss': 'predictor_training_loss',

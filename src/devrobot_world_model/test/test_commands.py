@@ -1,0 +1,96 @@
+"""`devrobot train` and `devrobot bench` at tiny sizes, and the public `load()` API."""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import devrobot_world_model
+from devrobot_sim.errors import UsageError
+from devrobot_sim.session_bag import SessionBagWriter
+from devrobot_sim.sim_robot import SimRobot
+from devrobot_sim.toroidal_dot import ToroidalDotConfig
+from devrobot_world_model import bench_command, train_command
+
+TINY_FLAGS = ['--cnn-patch-size', '4', '--cnn-channels', '8', '--cnn-encoder-blocks', '1',
+              '--cnn-decoder-blocks', '1', '--tf-dim', '8', '--tf-depth', '1', '--tf-heads', '2',
+              '--batch-size', '4', '--warmup-transitions', '4', '--augment-shift-px', '2']
+
+
+def parse(module, argv):
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def record_session(path, steps=12, seed=0):
+    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3, seed=seed))
+    rng = np.random.default_rng(seed)
+    with SessionBagWriter(path, robot.robot_type, robot.action_space) as writer:
+        writer.write_frame(robot.read())
+        for _ in range(steps):
+            command = robot.action_space[int(rng.integers(2))].stamped(robot.clock.now_ns())
+            outcome = robot.send(command)
+            writer.write_step(command, outcome, robot.read())
+    return robot.action_space
+
+
+def test_train_learns_from_bags_resumes_and_load_predicts(tmp_path, capsys):
+    action_space = record_session(tmp_path / 'a')
+    record_session(tmp_path / 'b', seed=1)
+    argv = ['--bag', str(tmp_path / 'a'), str(tmp_path / 'b'), '--out', str(tmp_path / 'run'),
+            '--json'] + TINY_FLAGS
+    assert train_command.main(parse(train_command, argv)) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary['transitions'] == 24 and summary['updates'] == 21
+    assert summary['faster_than_real_time'] > 0
+    assert (tmp_path / 'run' / 'metrics.jsonl').is_file()
+    assert train_command.main(parse(train_command, argv)) == 0  # resumes from the run folder
+    assert json.loads(capsys.readouterr().out)['steps_total'] == 48
+
+    model = devrobot_world_model.load(tmp_path / 'run' / 'checkpoints')
+    assert model.action_space == action_space
+    frames = np.zeros((3, 16, 16, 3), dtype=np.uint8)
+    commands = [action_space[1], {'left': 0.0, 'right': 0.0, 'duration': 0.2}, action_space[0]]
+    predicted = model.predict(frames, commands)
+    assert predicted.shape == (3, 16, 16, 3) and predicted.dtype == np.uint8
+    assert model.reconstruct(frames).shape == (3, 16, 16, 3)
+    assert model.decode(model.encode(frames)).dtype == np.uint8
+    with pytest.raises(ValueError, match='action space'):
+        model.predict(frames[:1], [{'left': 1.0, 'right': 1.0, 'duration': 0.2}])
+    with pytest.raises(ValueError, match='uint8'):
+        model.predict(frames.astype(np.float32), commands)
+
+
+def test_train_refuses_what_it_cannot_read(tmp_path):
+    with pytest.raises(UsageError):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'missing'),
+                                                 '--out', str(tmp_path / 'run')]))
+    record_session(tmp_path / 'a')
+    with pytest.raises(UsageError, match='batch_size'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
+                                                 str(tmp_path / 'run'), '--batch-size', '0']))
+
+
+def test_bench_prints_every_figure(capsys):
+    argv = ['--json', '--image-size', '16', '--train-updates', '1', '--act-steps', '3',
+            '--threads', '1'] + TINY_FLAGS
+    assert bench_command.main(parse(bench_command, argv)) == 0
+    figures = json.loads(capsys.readouterr().out)
+    for key in ('train_samples_per_s', 'act_learn_steps_per_s', 'select_ms_median',
+                'peak_rss_mb'):
+        assert figures[key] > 0
+
+
+def test_importing_the_package_does_not_import_torch():
+    code = 'import sys, devrobot_world_model; print("torch" in sys.modules)'
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == 'False'
+
+
+def test_load_names_a_missing_checkpoint(tmp_path):
+    with pytest.raises(Exception, match='no checkpoint'):
+        devrobot_world_model.load(tmp_path)
