@@ -30,7 +30,7 @@ test: $(STAMP)
 
 ## pytest: the same tests with plain pytest, no colcon (quicker while developing).
 pytest: $(STAMP)
-	$(PY) -m pytest -q $(addsuffix /test,$(PACKAGES))
+	@status=0; for p in $(PACKAGES); do (cd $$p && ../../$(PY) -m pytest -q -p no:cacheprovider test) || status=1; done; exit $$status
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_foundation.py

@@ -39,9 +39,9 @@ def main(args: argparse.Namespace) -> int:
     progress = make_progress(config)
     try:
         robot.connect()
+        session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
         with open_recorder(bag_path, robot.robot_type, robot.action_space,
-                              {'run': config_to_dict(config),
-                               'robot': robot_config_dict(robot)}) as recorder:
+                           session_config) as recorder:
             run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
                         recorder, stats, robot_clock(robot), on_step=progress.step)
     finally:

@@ -99,6 +99,10 @@ class ExplorationCore:
             self.in_flight = None
         self._learn(self.assembler.add_outcome(outcome))
 
+    def replace_in_flight(self, command: MotorCommand) -> None:
+        """Send `command` instead of the one proposed (a person overrode or re-stamped it)."""
+        self.in_flight = command
+
     def release(self) -> None:
         """Forget the command in flight (its outcome was lost): the next frame may act again."""
         self.in_flight = None

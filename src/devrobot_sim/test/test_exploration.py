@@ -92,4 +92,5 @@ def test_observe_only_never_commands_but_still_learns_from_what_it_sees():
 
 def test_selector_policy_learns_nothing():
     policy = SelectorPolicy(lambda frame: (1, {}))
-    assert policy.select(None) == (1, {}) and policy.observe(None) == {} and policy.idle(None) == {}
+    assert policy.select(None) == (1, {})
+    assert policy.observe(None) == {} and policy.idle(None) == {}

@@ -53,6 +53,6 @@ class ProposalGate:
 
     def _decide(self, command: MotorCommand, now_ns: int) -> MotorCommand:
         chosen = command.stamped(now_ns)
-        self.core.in_flight = chosen  # the core frees it when its MotorState arrives
+        self.core.replace_in_flight(chosen)  # the core frees it when its MotorState arrives
         self.pending = self.proposed_index = None
         return chosen
