@@ -33,7 +33,8 @@ class JetBotConfig(MotorControlConfig):
     reconnect_backoff_s: float = setting(
         0.5, 'wait before the second attempt; doubles after each failure, at most 5 s')
     lease_grace_s: float = setting(
-        0.1, 'how long past its planned change a speed may stay on if the link goes quiet')
+        0.25, 'how long past its planned change a speed may stay on if the link goes quiet '
+        '(room for WiFi latency spikes)')
     resend_interval_s: float = setting(
         0.25, "re-send the speeds at least this often (below the robot service's --max-hold-s)")
     action_space: List[float] = setting(

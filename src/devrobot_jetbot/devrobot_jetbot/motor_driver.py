@@ -30,7 +30,7 @@ class MotorDriver:
     """Applies the speeds a MotorController decides to a JetBotBackend."""
 
     def __init__(self, controller: MotorController, backend: JetBotBackend, clock: Clock,
-                 lease_grace_s: float = 0.1, resend_interval_s: float = 0.25,
+                 lease_grace_s: float = 0.25, resend_interval_s: float = 0.25,
                  on_outcome: Callable[[MotorOutcome], None] | None = None,
                  on_fatal: Callable[[BaseException], None] | None = None):
         self.controller = controller

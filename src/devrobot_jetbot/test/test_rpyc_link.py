@@ -67,7 +67,7 @@ def test_robot_executes_a_ramped_command_over_the_link(start_service):
     assert outcome.status == MotorStatus.COMPLETED
     rights = [round(right, 6) for _, _, right in service.hardware.motor_calls]
     # wall-clock timing: a late wake-up may skip a ramp step, never reorder or exceed them
-    peak = rights.index(0.12)
+    peak = rights.index(max(rights))
     assert set(rights) <= {0.0, 0.03, 0.06, 0.09, 0.12}
     assert rights[:peak + 1] == sorted(rights[:peak + 1])
     assert rights[peak:] == sorted(rights[peak:], reverse=True) and rights[-1] == 0.0
@@ -111,7 +111,7 @@ def test_worst_case_motor_on_time_after_a_silently_lost_link(start_service, cutt
                         max_duration_s=2.0)
     robot = JetBotRobot(config)
     robot.connect()
-    hold_s = 0.6
+    hold_s = 1.5  # the cut comes early in the hold, whatever the machine's load
     result = {}
 
     def drive():
@@ -216,10 +216,12 @@ def test_a_secret_the_robot_does_not_ask_for_is_reported(start_service, tmp_path
 
 
 def test_a_hold_longer_than_the_robots_max_hold_is_not_cut_short(start_service):
-    service = start_service(max_hold_s=0.4)
-    robot = JetBotRobot(config_for(service.port, max_duration_s=2.0))
+    service = start_service(max_hold_s=0.6)
+    # each send holds 0.2 + 0.35 s: a late re-send has 0.35 s of slack on a loaded machine
+    robot = JetBotRobot(config_for(service.port, max_duration_s=2.0, resend_interval_s=0.2,
+                                   lease_grace_s=0.35))
     robot.connect()
-    outcome = robot.send(MotorCommand(0.2, 0.2, 0.9))  # the re-sends keep it alive
+    outcome = robot.send(MotorCommand(0.2, 0.2, 1.2))  # twice max_hold: the re-sends keep it
     robot.close()
     assert outcome.status == MotorStatus.COMPLETED
     assert not any('time is up' in reason or 'no command' in reason
