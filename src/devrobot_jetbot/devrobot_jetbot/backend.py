@@ -14,6 +14,13 @@ class LinkLostError(ConnectionError):
     """The link to the robot failed during a call; the backend may reconnect on the next one."""
 
 
+class WatchdogStoppedError(LinkLostError):
+    """The robot's watchdog stopped the motors before our next call reached it (a slow link).
+
+    The command in progress did not run as planned: it must end as STOPPED, not COMPLETED.
+    """
+
+
 class RobotUnreachableError(ConnectionError):
     """The robot could not be reached after all reconnection attempts: the session must end."""
 

@@ -5,7 +5,8 @@
 It exposes exactly the two calls of the original service, so the original client works too:
 
     get_camera_frame() -> str         base64 of one JPEG camera frame
-    set_motors(left, right[, hold_s])  speeds in [-1, 1]; hold_s: how long they may stay on
+    set_motors(left, right[, hold_s])  speeds in [-1, 1]; hold_s: how long they may stay on;
+                                       returns True if the watchdog had stopped them meanwhile
 
 and its own watchdog stops the motors when a command's time (`hold_s`) is up, when no command
 arrives within `--max-hold-s` (the original client sends no `hold_s`), and at once when the
@@ -59,14 +60,21 @@ class MotorWatchdog(object):
         self._owner = None  # the client that set the speeds now applied
         self._deadline = None  # when the applied speeds expire; None while stopped
         self._deadline_reason = ''
+        self._expired = False  # the deadline stopped the owner's speeds before its next call
         self._closed = threading.Event()
         self._thread = None
 
     def set(self, owner, left, right, hold_s=None):
-        """Apply speeds from `owner` for at most `hold_s` (or `max_hold_s`) seconds."""
+        """Apply speeds from `owner` for at most `hold_s` (or `max_hold_s`) seconds.
+
+        Returns True when the watchdog had stopped this owner's previous speeds because their
+        time ran out before this call came: the command in progress did not run as planned.
+        """
         left, right = clamp_unit(left), clamp_unit(right)
         limited = positive_seconds(hold_s)
         with self._lock:
+            was_cut = self._expired and owner is self._owner
+            self._expired = False
             self.motors.set_speeds(left, right)
             self._owner = owner
             if left == 0.0 and right == 0.0:
@@ -77,6 +85,7 @@ class MotorWatchdog(object):
             else:
                 self._deadline = self.clock() + self.max_hold_s
                 self._deadline_reason = 'no command arrived within %.3f s' % self.max_hold_s
+        return was_cut
 
     def release(self, owner):
         """`owner` went away: if it drove the motors, stop them now."""
@@ -90,6 +99,7 @@ class MotorWatchdog(object):
         with self._lock:
             if self._deadline is not None and self.clock() >= self._deadline:
                 self._stop_locked(self._deadline_reason)
+                self._expired = True
 
     def start(self):
         self._thread = threading.Thread(target=self._run, name='motor-watchdog')
@@ -160,7 +170,8 @@ def make_service_class(camera, watchdog):
             return encode_jpeg_base64(camera.read_bgr())
 
         def exposed_set_motors(self, left, right, hold_s=None):
-            watchdog.set(self, left, right, hold_s)
+            # True: the watchdog had stopped this client's motors (the original ignores it)
+            return watchdog.set(self, left, right, hold_s)
 
     return JetBotService
 

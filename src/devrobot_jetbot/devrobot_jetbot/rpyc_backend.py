@@ -20,7 +20,7 @@ import rpyc
 
 from devrobot_sim.errors import UsageError
 
-from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError
+from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.image_codec import decode_jpeg_base64
 from devrobot_jetbot.jetbot_config import JetBotConfig
 
@@ -96,7 +96,10 @@ class RpycBackend:
 
     def apply_motors(self, left: float, right: float, hold_s: float) -> None:
         if self.hardened:
-            self._call('set_motors', float(left), float(right), float(hold_s))
+            if self._call('set_motors', float(left), float(right), float(hold_s)) is True:
+                raise WatchdogStoppedError(
+                    "the robot's watchdog stopped the motors before this call reached it: the "
+                    'link is slower than lease_grace_s allows')
         else:
             self._call('set_motors', float(left), float(right))
 

@@ -2,7 +2,7 @@
 
 import threading
 
-from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError
+from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.mock_backend import MockBackend
@@ -72,11 +72,13 @@ def test_a_rejected_command_returns_at_once_without_moving_the_motors():
     assert all(left == 0 and right == 0 for _, left, right, _ in backend.motor_calls)
 
 
-def test_a_lost_link_mid_command_stops_it_and_sends_a_stop():
+@pytest.mark.parametrize('error', [LinkLostError('wifi gone'),
+                                   WatchdogStoppedError("robot's watchdog stopped")])
+def test_a_lost_link_or_a_cut_mid_command_stops_it_and_sends_a_stop(error):
     clock = VirtualClock(0)
-    backend = FailingBackend(clock, fail_at=3, error=LinkLostError('wifi gone'))
+    backend = FailingBackend(clock, fail_at=3, error=error)
     outcome = make_driver(backend, clock).execute(MotorCommand(0.5, 0.5, 0.2))
-    assert outcome.status == MotorStatus.STOPPED and 'wifi gone' in outcome.reason
+    assert outcome.status == MotorStatus.STOPPED and str(error) in outcome.reason
     assert backend.speeds() == (0.0, 0.0)
 
 

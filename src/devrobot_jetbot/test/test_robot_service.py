@@ -58,6 +58,20 @@ def test_when_no_command_arrives_in_time_the_reason_says_so(watched):
     assert 'no command arrived' in watchdog.stops[-1][1]
 
 
+def test_the_next_call_learns_that_the_watchdog_cut_its_speeds(watched):
+    clock, hardware, watchdog = watched
+    assert watchdog.set('client', 0.5, 0.5, 0.1) is False
+    clock.now += 0.05
+    assert watchdog.set('client', 0.5, 0.5, 0.1) is False  # in time
+    clock.now += 0.2
+    watchdog.check()  # too late: stopped
+    assert watchdog.set('client', 0.5, 0.5, 0.1) is True
+    assert watchdog.set('client', 0.0, 0.0, 0.1) is False  # told once
+    clock.now += 5
+    watchdog.check()
+    assert watchdog.set('client', 0.5, 0.5, 0.1) is False  # stopped motors cannot be cut
+
+
 def test_a_new_command_renews_the_deadline(watched):
     clock, hardware, watchdog = watched
     watchdog.set('client', 0.5, 0.5, 0.1)

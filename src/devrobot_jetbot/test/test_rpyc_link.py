@@ -7,7 +7,7 @@ worst-case motor-on time after a lost link is printed for the record (`pytest -s
 import threading
 import time
 
-from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError
+from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.rpyc_backend import RpycBackend
@@ -144,6 +144,19 @@ def test_worst_case_motor_on_time_after_a_silently_lost_link(start_service, cutt
           f'{config.resend_interval_s * 1000:.0f} ms + grace '
           f'{config.lease_grace_s * 1000:.0f} ms, for a {hold_s * 1000:.0f} ms hold; overshoot '
           f'{(on_after_last_s - lease_s) * 1000:.0f} ms)')
+
+
+def test_a_call_arriving_after_the_watchdog_stopped_the_motors_says_so(start_service):
+    service = start_service()
+    backend = RpycBackend(config_for(service.port))
+    backend.connect()
+    backend.apply_motors(0.3, 0.3, hold_s=0.05)  # and then the next call is late
+    assert wait_until(lambda: service.hardware.speeds() == (0.0, 0.0))
+    with pytest.raises(WatchdogStoppedError, match='lease_grace_s'):
+        backend.apply_motors(0.3, 0.3, hold_s=0.05)
+    backend.apply_motors(0.0, 0.0, hold_s=0.05)  # reported once; the link stays up
+    assert backend.connections_opened == 1
+    backend.close()
 
 
 def test_a_dropped_link_is_reconnected_on_the_next_call(start_service, cuttable_link):
