@@ -68,13 +68,17 @@ class MotorWatchdog(object):
         """Apply speeds from `owner` for at most `hold_s` (or `max_hold_s`) seconds.
 
         Returns True when the watchdog had stopped this owner's previous speeds because their
-        time ran out before this call came: the command in progress did not run as planned.
+        time ran out before this call came: the command in progress did not run as planned,
+        and (for a client that sends hold times) the motors stay stopped.
         """
         left, right = clamp_unit(left), clamp_unit(right)
         limited = positive_seconds(hold_s)
         with self._lock:
             was_cut = self._expired and owner is self._owner
             self._expired = False
+            if was_cut and limited is not None:
+                # a devrobot client ends the command when told: no restart for a few ms
+                left = right = 0.0
             self.motors.set_speeds(left, right)
             self._owner = owner
             if left == 0.0 and right == 0.0:

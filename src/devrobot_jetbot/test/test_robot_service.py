@@ -66,6 +66,7 @@ def test_the_next_call_learns_that_the_watchdog_cut_its_speeds(watched):
     clock.now += 0.2
     watchdog.check()  # too late: stopped
     assert watchdog.set('client', 0.5, 0.5, 0.1) is True
+    assert hardware.speeds() == (0.0, 0.0)  # not restarted: the client ends the command
     assert watchdog.set('client', 0.0, 0.0, 0.1) is False  # told once
     clock.now += 5
     watchdog.check()
