@@ -25,6 +25,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, ToroidalDotConfig)
     parser.add_argument('--host', help='JetBot address (with --robot jetbot).')
     parser.add_argument('--port', type=int, help='JetBot RPyC port (with --robot jetbot).')
+    try:  # the learner's and models' flags, where the world model (torch) is installed
+        from devrobot_world_model.cli_support import add_learning_arguments
+    except ImportError:
+        return
+    add_learning_arguments(parser, skip=SHARED_FLAGS)
+
+
+# Set once for the whole run: the learner takes them from RunConfig and the simulator's seed.
+SHARED_FLAGS = ('policy', 'seed', 'wandb_project')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,7 +42,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f'--steps must be positive, got {config.steps}')
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
-    policy = build_policy(config, robot, out)
+    policy = build_policy(config, robot, out, args)
     bag_path = out / 'bags' / time.strftime('session_%Y%m%d_%H%M%S')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
@@ -44,16 +53,31 @@ def main(args: argparse.Namespace) -> int:
                            session_config) as recorder:
             run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
                         recorder, stats, robot_clock(robot), on_step=progress.step)
+        last_pixels = robot.read().pixels
     finally:
         progress.close()
         robot.close()
         if hasattr(policy, 'close'):
             policy.close()  # a learner saves its checkpoint
         write_stats(out, stats)
-    summary = stats.summary()
-    print(format_summary(summary))
+    print(format_summary(stats.summary()))
     print(f'session bag: {bag_path}')
+    print(f'statistics: {out / "stats.json"}')
+    if config.learn:
+        report_learning(config, robot, policy, out, last_pixels)
     return 0
+
+
+def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> None:
+    from devrobot_bringup.learning_report import held_out_table, write_learning_report
+    table = ''
+    if robot.robot_type == 'toroidal_dot' and config.eval_states > 0:
+        table = held_out_table(out / 'checkpoints', robot.config, config.eval_states,
+                               seed=robot.config.seed + 1)  # states training never started from
+        print(table)
+    print(f'checkpoints: {out / "checkpoints"}')
+    print(f'metrics: {out / "metrics.jsonl"}')
+    print(f'report: {write_learning_report(out, learner, last_pixels, table)}')
 
 
 def open_recorder(path: Path, robot_type: str, action_space, config: dict):
@@ -88,20 +112,35 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 
-def build_policy(config: RunConfig, robot, out: Path):
+def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     if config.learn:
-        from devrobot_world_model.learner import build_learner
-        policy = build_learner(robot.action_space, robot.robot_type, out,
-                               policy=config.policy, wandb_project=config.wandb_project)
+        policy = build_learner(config, robot, out, args)
     else:
         try:
-            policy = SelectorPolicy(make_selector(config.policy, len(robot.action_space)))
+            policy = SelectorPolicy(make_selector(config.policy_spec(), len(robot.action_space),
+                                                  args.seed or 0))
         except ValueError as error:
             raise UsageError(str(error)) from None
     if config.interactive:
         policy = InteractivePolicy(policy, terminal_ask(robot.action_space, sys.stdin,
                                                         sys.stdout))
     return policy
+
+
+def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
+    """The world model, resumed from `out/checkpoints` when a previous run left one."""
+    try:
+        from devrobot_world_model.cli_support import learning_configs
+        from devrobot_world_model.learner import Learner
+    except ImportError as error:
+        raise UsageError(f'--learn needs the world model and torch: {error}') from None
+    learner_config, model_configs = learning_configs(
+        args, policy=config.policy_spec(), seed=args.seed or 0,
+        wandb_project=config.wandb_project)
+    try:
+        return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+    except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
+        raise UsageError(str(error)) from None
 
 
 def robot_clock(robot):

@@ -13,8 +13,8 @@ class RunConfig:
 
     robot: str = setting('sim', "Robot to drive: 'sim' (toroidal dot) or 'jetbot'.")
     policy: str = setting(
-        'random', 'Action selector spec: random[:SEED], constant:N, sequence:NAME|N,N,..., '
-        'or uncertainty (needs --learn).')
+        '', 'Action selector spec: random[:SEED], constant:N, sequence:NAME|N,N,..., or '
+        'uncertainty (needs --learn). Empty: uncertainty with --learn, else random.')
     steps: int = setting(200, 'Number of commands to execute.')
     out: str = setting('runs/latest', 'Run folder: session bags, stats, checkpoints, metrics.')
     learn: bool = setting(False, 'Run the world model in the loop, learning as it goes.')
@@ -22,3 +22,8 @@ class RunConfig:
         False, 'Ask before each action: Enter accepts, a number picks another, stop ends.')
     progress: bool = setting(True, 'Show a progress bar on stderr.')
     wandb_project: str = setting('', 'Send learning metrics to this wandb project (optional).')
+    eval_states: int = setting(
+        256, 'Held-out simulator states scored at the end of a learning run; 0: skip.')
+
+    def policy_spec(self) -> str:
+        return self.policy or ('uncertainty' if self.learn else 'random')

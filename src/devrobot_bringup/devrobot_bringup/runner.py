@@ -50,5 +50,6 @@ def run_session(robot: Robot, core: ExplorationCore, steps: int, recorder,
         core.on_outcome(outcome)
         frame = next_frame
         on_step(stats)
+    core.observe_frame(frame)
     core.finish()  # learn from the last command too
     return stats
