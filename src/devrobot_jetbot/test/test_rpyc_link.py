@@ -99,6 +99,7 @@ def test_motors_stop_when_the_client_disconnects_mid_command(start_service):
     backend._conn._channel.stream.sock.close()  # the client process dies: no goodbye
     assert wait_until(lambda: motor_off_time(service.hardware, gone) is not None)
     latency_s = motor_off_time(service.hardware, gone) - gone
+    backend.close()  # tidy the dead connection here, not in a garbage collector's thread
     assert service.watchdog.stops[-1][1] == 'the client went away'
     print(f'\nwatchdog: motors off {latency_s * 1000:.1f} ms after the client disconnected')
 
