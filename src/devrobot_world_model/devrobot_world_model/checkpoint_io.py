@@ -162,7 +162,8 @@ def restore_rng_state(state: dict, generator: np.random.Generator | None = None)
 def save_checkpoint(folder: str | os.PathLike, payload: dict) -> pathlib.Path:
     """Write `payload` (plain data) atomically as the newest checkpoint; return its path.
 
-    The previous checkpoint becomes the backup. When writing fails (a full disk, a read-only
+    The previous checkpoint becomes the backup (unless it is damaged: then the backup, the last
+    good one, stays). When writing fails (a full disk, a read-only
     folder) the previous checkpoint and its backup are left untouched and CheckpointError says
     why. A payload with non-plain items (an ndarray, a dataclass) raises TypeError naming the
     first one: convert it with `plain_data` first.
@@ -184,8 +185,9 @@ def save_checkpoint(folder: str | os.PathLike, payload: dict) -> pathlib.Path:
             stream.flush()
             os.fsync(stream.fileno())
         _read(temporary)  # never rotate in a file that cannot be read back
-        if primary.exists():
+        if primary.exists() and _readable(primary):
             os.replace(primary, backup_path(primary))
+        # else a damaged primary is simply replaced: the backup keeps the last good one
         os.replace(temporary, primary)
         _sync_folder(primary.parent)
     except (OSError, RuntimeError, CheckpointError) as error:
@@ -249,9 +251,9 @@ def load_checkpoint(folder: str | os.PathLike, map_location: Any = 'cpu') -> dic
     raise CheckpointError(f'no usable checkpoint in {primary.parent}: ' + '; '.join(problems))
 
 
-def _read(path: pathlib.Path, map_location: Any = 'cpu') -> dict:
+def _read(path: pathlib.Path, map_location: Any = 'cpu', mmap: bool = False) -> dict:
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises many kinds for truncated or foreign files
         raise CheckpointError(f'{path.name}: cannot be read ({_reason(error)})') from error
     if not isinstance(payload, dict) or 'format_version' not in payload:
@@ -261,6 +263,14 @@ def _read(path: pathlib.Path, map_location: Any = 'cpu') -> dict:
         raise CheckpointError(f'{path.name}: checkpoint format {version!r} is newer than this '
                               f'devrobot reads ({FORMAT_VERSION}); update devrobot')
     return payload
+
+
+def _readable(path: pathlib.Path) -> bool:
+    try:
+        _read(path, mmap=True)  # memory-mapped: checks the structure without reading it all
+    except CheckpointError:
+        return False
+    return True
 
 
 def _reason(error: BaseException) -> str:

@@ -61,6 +61,17 @@ def test_unusable_primary_falls_back_to_backup_with_a_warning(tmp_path, damage):
         assert load_checkpoint(tmp_path)['step'] == 1
 
 
+def test_saving_over_a_damaged_primary_keeps_the_good_backup(tmp_path):
+    save_checkpoint(tmp_path, {'step': 1})
+    save_checkpoint(tmp_path, {'step': 2})
+    (tmp_path / 'checkpoint.pt').write_bytes(b'damaged')
+    with pytest.warns(RuntimeWarning):
+        assert load_checkpoint(tmp_path)['step'] == 1  # resumed from the backup
+    save_checkpoint(tmp_path, {'step': 3})
+    assert load_checkpoint(tmp_path)['step'] == 3
+    assert load_checkpoint(tmp_path / 'checkpoint_backup.pt')['step'] == 1
+
+
 def test_both_files_corrupt_is_a_clear_error(tmp_path):
     save_checkpoint(tmp_path, {'step': 1})
     save_checkpoint(tmp_path, {'step': 2})
