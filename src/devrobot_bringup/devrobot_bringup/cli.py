@@ -54,6 +54,9 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)
         return 2
+    except ConnectionError as error:  # an unreachable robot: said once, no traceback
+        print(f'devrobot {name}: {error}', file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(f'devrobot {name}: interrupted', file=sys.stderr)
         return 130

@@ -23,8 +23,11 @@ from devrobot_sim.toroidal_dot import ToroidalDotConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, RunConfig)
     add_config_arguments(parser, ToroidalDotConfig)
-    parser.add_argument('--host', help='JetBot address (with --robot jetbot).')
-    parser.add_argument('--port', type=int, help='JetBot RPyC port (with --robot jetbot).')
+    try:  # the JetBot's flags (--host, --port, limits...), where its package is installed
+        from devrobot_jetbot.jetbot_config import JetBotConfig
+        add_config_arguments(parser, JetBotConfig)
+    except ImportError:
+        pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
         from devrobot_world_model.cli_support import add_learning_arguments
     except ImportError:
@@ -107,8 +110,12 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
         except ValueError as error:
             raise UsageError(str(error)) from None
     if config.robot == 'jetbot':
-        from devrobot_jetbot.jetbot_robot import build_jetbot_robot
-        return build_jetbot_robot(host=args.host, port=args.port)
+        from devrobot_jetbot.jetbot_config import JetBotConfig
+        from devrobot_jetbot.jetbot_robot import JetBotRobot
+        try:
+            return JetBotRobot(config_from_arguments(JetBotConfig, args))
+        except (TypeError, ValueError) as error:
+            raise UsageError(f'JetBot settings: {error}') from None
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 

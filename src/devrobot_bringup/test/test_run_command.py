@@ -107,3 +107,14 @@ def test_interactive_prompt_through_stdin(tmp_path):
     assert stats['action_counts'] == [1, 2]
     _, frames, commands, _ = split_events(only_bag(out))
     assert [c.right > 0 for c in commands] == [False, True, True]
+
+
+def test_unreachable_jetbot_is_one_clear_line_and_no_bag_of_steps(tmp_path, capsys):
+    pytest.importorskip('rpyc')
+    out = tmp_path / 'run'
+    status = main(['run', '--robot', 'jetbot', '--host', '127.0.0.1', '--port', '1',
+                   '--reconnect-attempts', '1', '--steps', '3', '--out', str(out),
+                   '--no-progress'])
+    error = capsys.readouterr().err.strip()
+    assert status == 1
+    assert 'unreachable' in error and '127.0.0.1:1' in error and '\n' not in error
