@@ -31,7 +31,7 @@ from devrobot_world_model.model_io import (
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.replay_buffer import ReplayBuffer
 from devrobot_world_model.training import (
-    autocast_context, make_optimizer, train_autoencoder_step, train_step)
+    autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
 
 
 @dataclass
@@ -111,6 +111,8 @@ class Learner:
         self._timer, self._streak = ActionTimer(), StreakCounter()
         self._recent = collections.deque(maxlen=64)  # (pixels, action) of recent transitions
         self._last_recon_loss = float('inf')
+        self.active_levels = 1  # hierarchy levels created so far (automatic, see _level_up)
+        self._level_errors = {}  # level -> running mean of its prediction loss
         self._started = time.perf_counter()
         if self.checkpoint_dir is not None and checkpoint_io.has_checkpoint(self.checkpoint_dir):
             self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir))
@@ -149,6 +151,8 @@ class Learner:
         self.skipped = int(counters['skipped'])
         self._update_credit = float(counters['update_credit'])
         self._last_recon_loss = float(counters['last_recon_loss'])
+        self.active_levels = int(counters['active_levels'])
+        self._level_errors = {int(k): float(v) for k, v in counters['level_errors'].items()}
         replay = {k: np.asarray(v) for k, v in payload['replay'].items()}
         self.replay.extend(replay)
         checkpoint_io.restore_rng_state(payload['rng'], self.replay.rng)
@@ -237,7 +241,7 @@ class Learner:
         metrics = {}
         if config.error_triggered:
             error = self._fresh_error(transition, index)
-            metrics['prediction_errors/level_0'] = error
+            metrics['train/fresh_prediction_error'] = error
             planned = config.max_triggered_updates if error > config.error_threshold else 0
         else:
             self._update_credit += config.updates_per_step
@@ -256,6 +260,8 @@ class Learner:
                 metrics['train/non_finite_skipped']
             self._last_recon_loss = metrics.get('train/reconstruction_loss',
                                                 self._last_recon_loss)
+            self._track_level(0, metrics.get('train/predictor_patch_loss'))
+            metrics.update(self._train_levels())
             if config.error_triggered and self._fresh_error(transition, index) <= \
                     config.error_threshold:
                 break
@@ -264,6 +270,32 @@ class Learner:
             metrics['perf/train_samples_per_s'] = (done + 1) * config.batch_size / max(
                 time.perf_counter() - started, 1e-9)
         return metrics
+
+    def _train_levels(self) -> dict:
+        """One update per created higher level; create the next when the top one is good."""
+        config, metrics = self.config, {}
+        for level in range(1, self.active_levels):
+            batch = self.replay.sample_sequences(config.batch_size, self.model.level_span(level))
+            if batch is None:  # no chain that long in the buffer yet
+                continue
+            metrics.update(train_level_step(self.model, self.optimizer, level, batch,
+                                            config.grad_clip, config.bf16,
+                                            config.augment_shift_px, config.augment_wrap))
+            self._track_level(level, metrics[f'train/level_{level}_patch_loss'])
+        top = self.active_levels - 1
+        if (self.active_levels < self.model.config.hierarchy_levels
+                and self._level_errors.get(top, float('inf')) < self.model.config.level_up_error):
+            self.active_levels += 1
+        metrics['train/hierarchy_levels'] = self.active_levels
+        metrics.update({f'prediction_errors/level_{k}': v for k, v in self._level_errors.items()})
+        return metrics
+
+    def _track_level(self, level: int, loss) -> None:
+        """Running mean (0.95 decay) of a level's prediction loss: when to create the next."""
+        if loss is None or not np.isfinite(loss):
+            return
+        previous = self._level_errors.get(level)
+        self._level_errors[level] = loss if previous is None else 0.95 * previous + 0.05 * loss
 
     @torch.no_grad()
     def _fresh_error(self, transition: Transition, index: int) -> float:
@@ -305,7 +337,9 @@ class Learner:
             return None
         counters = {'steps': self.steps, 'updates': self.updates, 'skipped': self.skipped,
                     'update_credit': self._update_credit,
-                    'last_recon_loss': self._last_recon_loss}
+                    'last_recon_loss': self._last_recon_loss,
+                    'active_levels': self.active_levels,
+                    'level_errors': {str(k): v for k, v in self._level_errors.items()}}
         payload = checkpoint_payload(self.model, self.optimizer, self.action_space, counters,
                                      dataclasses.asdict(self.config))
         payload['replay'] = checkpoint_io.plain_data(

@@ -89,6 +89,22 @@ class ReplayBuffer:
                 'actions': self._actions[rows],
                 'next_frames': self._frames[self._next_frame_slot[np.asarray(indices)]]}
 
+    def sample_sequences(self, batch_size: int, length: int) -> dict | None:
+        """Up to `batch_size` runs of `length` chained transitions; None when there are none.
+
+        Returns the first frame `[B, 1, H, W, 3]`, the actions `[B, length]` and the frame after
+        the last action `[B, H, W, 3]`.
+        """
+        ends = self.sample_indices(4 * batch_size)  # some draws end inside a broken chain
+        rows = self.history_indices(ends, length)  # [4B, length]
+        chained = np.all(np.diff(rows, axis=1) % self.capacity == 1, axis=1)
+        rows, ends = rows[chained][:batch_size], ends[chained][:batch_size]
+        if len(rows) == 0:
+            return None
+        return {'frames': self._frames[self._frame_slot[rows[:, :1]]],
+                'actions': self._actions[rows],
+                'next_frames': self._frames[self._next_frame_slot[ends]]}
+
     def sample(self, batch_size: int, history: int = 1) -> dict:
         return self.batch(self.sample_indices(batch_size), history)
 

@@ -124,6 +124,19 @@ def train_step(model, optimizer, batch: dict, grad_clip: float = 1.0, bf16: bool
     return metrics
 
 
+def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float = 1.0,
+                     bf16: bool = False, shift_px: int = 0, shift_wrap: bool = True) -> dict:
+    """One update of hierarchy level `level` on chained runs from `sample_sequences`."""
+    model.train()
+    frames, actions, next_frames = batch_to_tensors(batch)
+    frames, next_frames = random_shift(frames, next_frames, shift_px, shift_wrap)
+    with autocast_context(bf16):
+        loss, prediction = model.level_loss(level, frames[:, 0], actions, next_frames)
+    metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
+    return {f'train/level_{level}_skipped': metrics['train/non_finite_skipped'],
+            f'train/level_{level}_patch_loss': float(prediction.detach())}
+
+
 def train_autoencoder_step(model, optimizer, images_uint8: np.ndarray, grad_clip: float = 1.0,
                            bf16: bool = False) -> dict:
     """One autoencoder-only update on frames uint8 `[B, H, W, 3]` (quality-gate idling)."""

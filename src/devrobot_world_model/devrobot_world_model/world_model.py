@@ -45,6 +45,11 @@ class WorldModelConfig:
         0.0, 'Weight of the action-classification loss (the original: 0, disabled).')
     uncertainty_weight: float = setting(
         0.1, 'Weight of the uncertainty head loss (predicting its own log pixel loss).')
+    hierarchy_levels: int = setting(
+        1, 'Predictor levels: level L predicts the frame after 2**L actions (a macro action); '
+        'each level starts training once the one below predicts well. 1: primitive only.')
+    level_up_error: float = setting(
+        3e-4, 'Prediction loss of a level below which the next level is created.')
 
 
 PART_CONFIGS = {
@@ -54,6 +59,7 @@ PART_CONFIGS = {
     'lstm': LstmPredictorConfig,
 }
 CONFIG_CLASSES = (WorldModelConfig,) + tuple(PART_CONFIGS.values())
+MAX_MACRO_ACTIONS = 4096  # action sequences one higher-level predictor may tell apart
 
 
 @dataclass
@@ -103,6 +109,14 @@ class WorldModel(nn.Module):
             config.predictor, PART_CONFIGS.get(config.predictor, dict)()), grid, d,
             spec.n_actions)
         self.history = history_length(config.predictor, spec.parts[config.predictor])
+        if not 1 <= config.hierarchy_levels or spec.n_actions ** (
+                2 ** (config.hierarchy_levels - 1)) > MAX_MACRO_ACTIONS:
+            raise ValueError(f'hierarchy_levels {config.hierarchy_levels} needs more than '
+                             f'{MAX_MACRO_ACTIONS} macro actions for {spec.n_actions} actions')
+        self.levels = nn.ModuleList([build_predictor(
+            config.predictor, spec.parts[config.predictor], grid, d,
+            spec.n_actions ** self.level_span(level))
+            for level in range(1, config.hierarchy_levels)])
         self.action_head = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
         self.action_out = nn.Linear(d, spec.n_actions)
         self.uncertainty_head = nn.Sequential(
@@ -181,6 +195,32 @@ class WorldModel(nn.Module):
                 torch.sigmoid(recon_logits.float()), current)
         metrics['loss'] = total
         return total, prediction.detach(), metrics
+
+    @staticmethod
+    def level_span(level: int) -> int:
+        """Primitive actions in one macro action of `level` (0: a single action)."""
+        return 2 ** level
+
+    def macro_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Action sequences `[B, k]` -> one index per sequence `[B]` (base n_actions)."""
+        weights = self.n_actions ** torch.arange(actions.shape[1], device=actions.device)
+        return (actions * weights).sum(dim=1)
+
+    def level_loss(self, level: int, frames: torch.Tensor, actions: torch.Tensor,
+                   next_frames: torch.Tensor) -> tuple:
+        """Loss of predictor `level` >= 1; returns (loss, mean prediction pixel loss).
+
+        frames `[B, 3, H, W]`, actions `[B, 2**level]`, the frame after them `[B, 3, H, W]`.
+        """
+        c = self.config
+        latents = self.encode(frames)[:, None]  # [B, 1, N, D]
+        macro = self.macro_actions(actions)[:, None]  # [B, 1]
+        predicted = self.levels[level - 1].predict(latents, macro)  # [B, N, D]
+        prediction = self.pixel_loss(self.decode(predicted), next_frames).mean()
+        with torch.no_grad():
+            target_latents = self.encode(next_frames)
+        latent = (predicted.float() - target_latents.float()).pow(2).mean()
+        return c.prediction_weight * prediction + c.latent_weight * latent, prediction
 
     def reconstruction_loss(self, images: torch.Tensor) -> tuple:
         """Autoencoder-only loss on `[B, 3, H, W]` (the quality gate's idle training)."""

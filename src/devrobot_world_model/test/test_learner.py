@@ -82,7 +82,7 @@ def test_replay_ratio_and_error_trigger_decide_how_often_to_train():
     assert sparse.updates == 2  # steps 4..12 earn 9 * 0.25 updates
     never = make_learner(error_triggered=True, error_threshold=float('inf'))
     metrics = drive(never, tiny_robot(), 8)
-    assert never.updates == 0 and 'prediction_errors/level_0' in metrics
+    assert never.updates == 0 and 'train/fresh_prediction_error' in metrics
     always = make_learner(error_triggered=True, error_threshold=-1.0, max_triggered_updates=3)
     drive(always, tiny_robot(), 6)
     assert always.updates == 3 * 3
@@ -152,3 +152,18 @@ def test_resuming_with_another_architecture_or_action_space_is_refused(tmp_path)
     with pytest.raises(CheckpointError, match='action space'):
         Learner(three, LearnerConfig(**FAST), tiny_configs(), run_dir=tmp_path,
                 logger=RecordingLogger())
+
+
+def test_higher_levels_are_created_when_the_level_below_predicts_well():
+    configs = tiny_configs(hierarchy_levels=3, level_up_error=1.0)  # any loss counts as good
+    learner, robot = make_learner(configs=configs), tiny_robot()
+    drive(learner, robot, 5)  # first update: level 0 is good -> level 1 is created
+    level_1 = [p.detach().clone() for p in learner.model.levels[0].parameters()]
+    metrics = drive(learner, robot, 4)
+    assert learner.active_levels == 3 and metrics['train/hierarchy_levels'] == 3
+    assert 'train/level_1_patch_loss' in metrics and 'prediction_errors/level_1' in metrics
+    after = learner.model.levels[0].parameters()
+    assert any(not torch.equal(a, b) for a, b in zip(level_1, after))
+    strict = make_learner(configs=tiny_configs(hierarchy_levels=3, level_up_error=0.0))
+    drive(strict, tiny_robot(), 9)
+    assert strict.active_levels == 1  # a level is only created on top of a good one

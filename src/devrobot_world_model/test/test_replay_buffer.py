@@ -67,3 +67,15 @@ def test_bad_input_is_refused():
         buffer.sample(1)
     with pytest.raises(ValueError, match='uint8'):
         buffer.add(np.zeros((3, 3, 3), np.uint8), 0, frame(0))
+
+
+def test_sequences_only_come_from_unbroken_chains():
+    buffer = ReplayBuffer(10, (2, 2, 3), seed=2)
+    fill(buffer, 3)  # 0 -> 1 -> 2 -> 3
+    fill(buffer, 2, start=20, chained=False)
+    runs = buffer.sample_sequences(8, 3)
+    assert runs['frames'].shape[1] == 1
+    assert set(runs['frames'][:, 0, 0, 0, 0]) == {0}  # the only chain of three starts at 0
+    assert runs['actions'][0].tolist() == [0, 1, 0]
+    assert set(runs['next_frames'][:, 0, 0, 0]) == {3}
+    assert buffer.sample_sequences(8, 5) is None
