@@ -46,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
     policy = build_policy(config, robot, out, args)
-    bag_path = out / 'bags' / time.strftime('session_%Y%m%d_%H%M%S')
+    bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
     try:
@@ -89,6 +89,16 @@ def open_recorder(path: Path, robot_type: str, action_space, config: dict):
         return SessionBagWriter(path, robot_type, action_space, config)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
+
+
+def new_bag_path(folder: Path) -> Path:
+    """`session_YYYYmmdd_HHMMSS`, with a suffix when a run in the same second took it."""
+    base = folder / time.strftime('session_%Y%m%d_%H%M%S')
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f'{base.name}_{n}')
+    return path
 
 
 def prepare_run_folder(out: Path) -> Path:

@@ -118,3 +118,10 @@ def test_unreachable_jetbot_is_one_clear_line_and_no_bag_of_steps(tmp_path, caps
     error = capsys.readouterr().err.strip()
     assert status == 1
     assert 'unreachable' in error and '127.0.0.1:1' in error and '\n' not in error
+
+
+def test_two_runs_in_the_same_second_get_two_bags(tmp_path):
+    out = tmp_path / 'run'
+    for _ in range(2):
+        assert main(['run', '--steps', '2', '--out', str(out), '--no-progress']) == 0
+    assert len(list((out / 'bags').iterdir())) == 2
