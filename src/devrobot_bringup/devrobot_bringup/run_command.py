@@ -17,12 +17,14 @@ from devrobot_sim.config_fields import add_config_arguments, config_from_argumen
 from devrobot_sim.errors import UsageError
 from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
 from devrobot_sim.interactive import InteractivePolicy, terminal_ask
+from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, RunConfig)
     add_config_arguments(parser, ToroidalDotConfig)
+    add_config_arguments(parser, SessionStorageConfig)
     try:  # the JetBot's flags (--host, --port, limits...), where its package is installed
         from devrobot_jetbot.jetbot_config import JetBotConfig
         add_config_arguments(parser, JetBotConfig)
@@ -49,13 +51,19 @@ def main(args: argparse.Namespace) -> int:
     bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
+    budget = make_disk_budget(args, out / 'bags', bag_path)
+
+    def on_step(stats):
+        progress.step(stats)
+        if budget is not None:
+            budget.check()
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
         with open_recorder(bag_path, robot.robot_type, robot.action_space,
                            session_config) as recorder:
             run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
-                        recorder, stats, robot_clock(robot), on_step=progress.step)
+                        recorder, stats, robot_clock(robot), on_step=on_step)
         last_pixels = robot.read().pixels
     finally:
         progress.close()
@@ -81,6 +89,19 @@ def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -
     print(f'checkpoints: {out / "checkpoints"}')
     print(f'metrics: {out / "metrics.jsonl"}')
     print(f'report: {write_learning_report(out, learner, last_pixels, table)}')
+
+
+def make_disk_budget(args: argparse.Namespace, bags: Path, current: Path):
+    """The original's RECORDING_MAX_DISK_GB: the oldest session bags go when over budget."""
+    try:
+        config = config_from_arguments(SessionStorageConfig, args)
+        return DiskBudget.from_config(config, bags, keep=current, report=print_note)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def print_note(message: str) -> None:
+    print(f'devrobot run: {message}', file=sys.stderr)
 
 
 def open_recorder(path: Path, robot_type: str, action_space, config: dict):

@@ -125,3 +125,27 @@ def test_two_runs_in_the_same_second_get_two_bags(tmp_path):
     for _ in range(2):
         assert main(['run', '--steps', '2', '--out', str(out), '--no-progress']) == 0
     assert len(list((out / 'bags').iterdir())) == 2
+
+
+def test_recorded_policy_replays_a_session(tmp_path):
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    assert main(['run', '--policy', 'sequence:1,1,0', '--steps', '6', '--out', str(first),
+                 '--no-progress']) == 0
+    bag = only_bag(first)
+    assert main(['run', '--policy', f'recorded:{bag}', '--steps', '6', '--out', str(second),
+                 '--no-progress']) == 0
+    _, _, replayed, _ = split_events(only_bag(second))
+    assert [c.right > 0 for c in replayed] == [True, True, False] * 2
+
+
+def test_old_sessions_are_deleted_past_the_disk_budget(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert main(['run', '--steps', '3', '--out', str(out), '--no-progress']) == 0
+    old = only_bag(out)
+    for path in [old, *old.rglob('*')]:
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    assert main(['run', '--steps', '3', '--out', str(out), '--no-progress',
+                 '--recording-max-disk-gb', '0.0000001']) == 0
+    remaining = list((out / 'bags').iterdir())
+    assert len(remaining) == 1 and remaining[0] != old
+    assert str(old) in capsys.readouterr().err

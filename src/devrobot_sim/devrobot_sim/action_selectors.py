@@ -1,7 +1,8 @@
 """Action selectors: given the current frame, pick an index into the robot's action space.
 
 Each selector is named by a spec string usable from the CLI and from ROS parameters:
-`constant:1`, `sequence:always_move`, `sequence:0,1,1`, `random`, `random:7` (a seed).
+`constant:1`, `sequence:always_move`, `sequence:0,1,1`, `random`, `random:7` (a seed),
+`recorded:BAG` (replay a session's actions; `recorded:BAG@1` keeps only action 1).
 Learned selectors (the world model's `uncertainty`) are added by their own packages through
 `register_selector`.
 """
@@ -82,7 +83,14 @@ def _random(argument, n_actions, seed):
     return random_selector(n_actions, _parse_int(argument, 'random seed') if argument else seed)
 
 
-_FACTORIES: dict = {'constant': _constant, 'sequence': _sequence, 'random': _random}
+def _recorded(argument, n_actions, seed):
+    # Reads a session bag: imported only when a recorded policy is asked for.
+    from devrobot_sim.recorded_policy import recorded_selector_factory
+    return recorded_selector_factory(argument, n_actions, seed)
+
+
+_FACTORIES: dict = {'constant': _constant, 'sequence': _sequence, 'random': _random,
+                    'recorded': _recorded}
 
 
 def register_selector(kind: str, factory: SelectorFactory) -> None:
@@ -101,6 +109,6 @@ def make_selector(spec: str, n_actions: int, seed: int = 0) -> ActionSelector:
         raise ValueError(f'unknown policy {spec!r}: expected one of '
                          + ', '.join(f'{k}[:...]' for k in selector_kinds())
                          + f'; sequences: {", ".join(SEQUENCES)}')
-    if kind in ('constant', 'sequence') and not argument:
+    if kind in ('constant', 'sequence', 'recorded') and not argument:
         raise ValueError(f'policy {spec!r} needs an argument, e.g. {kind}:1')
     return _FACTORIES[kind](argument, n_actions, seed)
