@@ -40,11 +40,11 @@ class VitAutoencoderConfig:
     """The ViT masked autoencoder (the original's MaskedAutoencoderViT) on current timm."""
 
     vit_patch_size: int = setting(16, 'Side of the image patch each token covers, px.')
-    vit_dim: int = setting(128, 'Encoder token size (the latent size D).')
-    vit_depth: int = setting(4, 'Encoder transformer blocks.')
+    vit_dim: int = setting(64, 'Encoder token size (the latent size D).')
+    vit_depth: int = setting(2, 'Encoder transformer blocks.')
     vit_heads: int = setting(4, 'Attention heads in encoder and decoder blocks.')
-    vit_decoder_dim: int = setting(128, 'Token size inside the light decoder.')
-    vit_decoder_depth: int = setting(2, 'Decoder transformer blocks.')
+    vit_decoder_dim: int = setting(64, 'Token size inside the light decoder.')
+    vit_decoder_depth: int = setting(1, 'Decoder transformer blocks.')
     vit_mask_ratio_min: float = setting(
         0.0, 'Smallest fraction of patches hidden in autoencoder training (0 = no masking).')
     vit_mask_ratio_max: float = setting(

@@ -11,7 +11,6 @@ use on a slow computer (see docs/world_model.md for the measured figures).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import pathlib
 import time
@@ -109,7 +108,6 @@ class Learner:
         self.steps = self.updates = self.skipped = 0
         self._update_credit = 0.0
         self._timer, self._streak = ActionTimer(), StreakCounter()
-        self._recent = collections.deque(maxlen=64)  # (pixels, action) of recent transitions
         self._last_recon_loss = float('inf')
         self.active_levels = 1  # hierarchy levels created so far (automatic, see _level_up)
         self._level_errors = {}  # level -> running mean of its prediction loss
@@ -217,7 +215,6 @@ class Learner:
         self._ensure_model(pixels)
         self.replay.add(pixels, index, np.asarray(transition.next_frame.pixels),
                         transition.frame.stamp_ns, transition.next_frame.stamp_ns)
-        self._recent.append((pixels, index))
         self.steps += 1
         self._timer.record(outcome.start_ns)
         timing = self._timer.statistics()
