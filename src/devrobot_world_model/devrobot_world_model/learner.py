@@ -49,6 +49,9 @@ class LearnerConfig:
     replay_capacity: int = setting(5000, 'Transitions kept in the replay buffer.')
     autoencoder_lr: float = setting(1e-3, 'Default learning rate of the autoencoder.')
     predictor_lr: float = setting(1e-3, 'Default learning rate of predictor and heads.')
+    lr_half_life_updates: int = setting(
+        0, 'Halve the learning rates every N updates (sharper late predictions); 0: constant.')
+    lr_floor: float = setting(0.1, 'Smallest fraction of the learning rates the decay reaches.')
     weight_decay: float = setting(0.0, 'AdamW weight decay.')
     grad_clip: float = setting(1.0, 'Gradient norm clip; 0 disables clipping.')
     augment_shift_px: int = setting(
@@ -124,6 +127,8 @@ class Learner:
         lrs = [explicit if explicit is not None else default for explicit, default in
                zip(self._explicit_lr, (self.config.autoencoder_lr, self.config.predictor_lr))]
         self.optimizer = make_optimizer(self.model, *lrs, self.config.weight_decay)
+        for group in self.optimizer.param_groups:
+            group['initial_lr'] = group['lr']  # the rate the decay starts from
         self.replay = ReplayBuffer(self.config.replay_capacity, frame_shape, self.config.seed)
 
     def _ensure_model(self, pixels: np.ndarray) -> None:
@@ -143,7 +148,7 @@ class Learner:
         self.optimizer.load_state_dict(payload['optimizer'])
         for group, explicit in zip(self.optimizer.param_groups, self._explicit_lr):
             if explicit is not None:  # an explicit learning rate beats the stored one
-                group['lr'] = explicit
+                group['lr'] = group['initial_lr'] = explicit
         counters = payload['counters']
         self.steps, self.updates = int(counters['steps']), int(counters['updates'])
         self.skipped = int(counters['skipped'])
@@ -248,6 +253,7 @@ class Learner:
         for done in range(planned):
             detailed = (config.detailed_metrics_every > 0
                         and self.updates % config.detailed_metrics_every == 0)
+            self._decay_learning_rates()
             batch = self.replay.sample(config.batch_size, self.history)
             metrics.update(train_step(self.model, self.optimizer, batch, config.grad_clip,
                                       config.bf16, detailed, config.augment_shift_px,
@@ -267,6 +273,13 @@ class Learner:
             metrics['perf/train_samples_per_s'] = (done + 1) * config.batch_size / max(
                 time.perf_counter() - started, 1e-9)
         return metrics
+
+    def _decay_learning_rates(self) -> None:
+        half_life = self.config.lr_half_life_updates
+        if half_life > 0:
+            factor = max(self.config.lr_floor, 0.5 ** (self.updates / half_life))
+            for group in self.optimizer.param_groups:
+                group['lr'] = group['initial_lr'] * factor
 
     def _train_levels(self) -> dict:
         """One update per created higher level; create the next when the top one is good."""

@@ -167,3 +167,18 @@ def test_higher_levels_are_created_when_the_level_below_predicts_well():
     strict = make_learner(configs=tiny_configs(hierarchy_levels=3, level_up_error=0.0))
     drive(strict, tiny_robot(), 9)
     assert strict.active_levels == 1  # a level is only created on top of a good one
+
+
+def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):
+    learner = make_learner(tmp_path, lr_half_life_updates=2, lr_floor=0.25)
+    drive(learner, tiny_robot(), 6)  # 3 updates: factors 1, 0.71, 0.5
+    assert learner.optimizer.param_groups[0]['lr'] == pytest.approx(0.5e-3)
+    drive(learner, tiny_robot(), 6)
+    assert learner.optimizer.param_groups[1]['lr'] == pytest.approx(0.25e-3)
+    learner.close()
+    resumed = Learner(tiny_robot().action_space,
+                      LearnerConfig(**FAST, lr_half_life_updates=2, lr_floor=0.25),
+                      tiny_configs(), run_dir=tmp_path, logger=RecordingLogger(),
+                      predictor_lr=4e-3)
+    drive(resumed, tiny_robot(), 1)
+    assert resumed.optimizer.param_groups[1]['lr'] == pytest.approx(1e-3)  # 4e-3 * floor
