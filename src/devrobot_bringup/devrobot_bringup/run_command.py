@@ -64,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
                            session_config) as recorder:
             run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
                         recorder, stats, robot_clock(robot), on_step=on_step)
-        last_pixels = robot.read().pixels
+        last_pixels = robot.read().pixels if config.learn else None
     finally:
         progress.close()
         robot.close()
@@ -72,23 +72,25 @@ def main(args: argparse.Namespace) -> int:
             policy.close()  # a learner saves its checkpoint
         write_stats(out, stats)
     print(format_summary(stats.summary()))
-    print(f'session bag: {bag_path}')
-    print(f'statistics: {out / "stats.json"}')
+    outputs = {'statistics': out / 'stats.json'}
     if config.learn:
-        report_learning(config, robot, policy, out, last_pixels)
+        outputs.update(report_learning(config, robot, policy, out, last_pixels))
+    outputs['session bag'] = bag_path  # last: the line a script or a person looks for
+    for name, path in outputs.items():
+        print(f'{name}: {path}')
     return 0
 
 
-def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> None:
+def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> dict:
+    """Print the held-out score (simulator only) and write the report; the paths written."""
     from devrobot_bringup.learning_report import held_out_table, write_learning_report
     table = ''
     if robot.robot_type == 'toroidal_dot' and config.eval_states > 0:
         table = held_out_table(out / 'checkpoints', robot.config, config.eval_states,
                                seed=robot.config.seed + 1)  # states training never started from
         print(table)
-    print(f'checkpoints: {out / "checkpoints"}')
-    print(f'metrics: {out / "metrics.jsonl"}')
-    print(f'report: {write_learning_report(out, learner, last_pixels, table)}')
+    return {'checkpoints': out / 'checkpoints', 'metrics': out / 'metrics.jsonl',
+            'report': write_learning_report(out, learner, last_pixels, table)}
 
 
 def make_disk_budget(args: argparse.Namespace, bags: Path, current: Path):

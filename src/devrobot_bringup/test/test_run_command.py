@@ -28,6 +28,20 @@ def split_events(bag):
     return info, frames, commands, outcomes
 
 
+def count_with_mcap_ros2(bag):
+    """Decode every message with Foxglove's decoder: a second, independent opinion."""
+    mcap_reader = pytest.importorskip('mcap.reader')
+    decoder = pytest.importorskip('mcap_ros2.decoder')
+    counts = {}
+    for path in bag.glob('*.mcap'):
+        with open(path, 'rb') as stream:
+            reader = mcap_reader.make_reader(stream, decoder_factories=[decoder.DecoderFactory()])
+            for _, channel, _, message in reader.iter_decoded_messages():
+                assert message is not None
+                counts[channel.topic] = counts.get(channel.topic, 0) + 1
+    return counts
+
+
 def only_bag(out):
     bags = sorted((out / 'bags').iterdir())
     assert len(bags) == 1
@@ -43,8 +57,11 @@ def test_alternate_policy_splits_actions_evenly_and_records_every_step(tmp_path,
     assert stats['action_distribution'] == [0.5, 0.5]
     assert set(stats['step_time_s']) == {'mean', 'median', 'min', 'max', 'std'}
     printed = capsys.readouterr().out
-    assert '50.0%' in printed and 'session bag:' in printed
-    info, frames, commands, outcomes = split_events(only_bag(out))
+    bag = only_bag(out)
+    assert '50.0%' in printed and printed.splitlines()[-1] == f'session bag: {bag}'
+    assert count_with_mcap_ros2(bag) == {'/camera/image_raw': 101, '/motor/command': 100,
+                                         '/motor/state': 100, '/session/info': 1}
+    info, frames, commands, outcomes = split_events(bag)
     assert (len(frames), len(commands), len(outcomes)) == (101, 100, 100)
     assert info.robot_type == 'toroidal_dot'
     move_pixels = info.config['robot']['move_pixels']
