@@ -29,6 +29,7 @@ from devrobot_world_model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_spec)
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.replay_buffer import ReplayBuffer
+from devrobot_world_model.world_model import ModelSpec
 from devrobot_world_model.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
 
@@ -138,11 +139,11 @@ class Learner:
             self._build(pixels.shape[0], pixels.shape)
 
     def _resume(self, payload: dict) -> None:
-        stored = model_spec(payload['spec']['image_size'], len(self.action_space),
-                            self.model_configs) if self.model_configs else None
+        """Continue from a checkpoint: configs given to the learner must build what it holds."""
         check_action_space(payload, self.action_space)
-        spec = stored or model_spec_from(payload)
-        size = spec.image_size
+        size = int(payload['spec']['image_size'])
+        spec = (model_spec(size, len(self.action_space), self.model_configs)
+                if self.model_configs else ModelSpec.from_dict(payload['spec']))
         self._build(size, (size, size, 3), spec)
         checkpoint_io.load_state_dict_checked(self.model, payload['model'], 'model')
         self.optimizer.load_state_dict(payload['optimizer'])
@@ -365,11 +366,6 @@ class Learner:
         finally:
             if self.logger is not None:
                 self.logger.close()
-
-
-def model_spec_from(payload: dict):
-    from devrobot_world_model.world_model import ModelSpec
-    return ModelSpec.from_dict(payload['spec'])
 
 
 def _unit(pixels: np.ndarray) -> torch.Tensor:
