@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-PIXEL_LOSSES = ('focal', 'bce', 'weighted_mse', 'mse')
+PIXEL_LOSSES = ('bce', 'focal', 'weighted_mse', 'mse')
 
 
 def to_unit_images(pixels: torch.Tensor) -> torch.Tensor:
@@ -24,7 +24,7 @@ def to_uint8_images(images: torch.Tensor) -> torch.Tensor:
     return images.clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(0, 2, 3, 1)
 
 
-def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 'focal',
+def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 'bce',
                focal_gamma: float = 2.0, foreground_weight: float = 50.0,
                mask: torch.Tensor | None = None) -> torch.Tensor:
     """Per-image loss `[B]` of decoder `logits` `[B, C, H, W]` against `target` in [0, 1].
@@ -32,7 +32,10 @@ def pixel_loss(logits: torch.Tensor, target: torch.Tensor, kind: str = 'focal',
     - `bce`: binary cross-entropy with soft targets; its gradient on a wrong pixel does not
       vanish as the prediction saturates, which is what lets the dot escape the all-black image.
     - `focal`: BCE scaled by `|p - t| ** focal_gamma`, so the many already-right background
-      pixels stop drowning the few wrong ones (the soft-target form of the focal loss).
+      pixels stop drowning the few wrong ones (the soft-target form of the focal loss). The
+      price, measured on the dot world: nearly-dark background pixels stop being pushed down,
+      a faint uneven haze remains, and it pulls the decoded dot position (R² 0.90 and 3 px
+      median position error after 500 steps, against 0.93 and 0.2 px with `bce`).
     - `weighted_mse`: MSE on sigmoid outputs where pixels that differ from the image's median
       (the foreground) count `foreground_weight` times more.
     - `mse`: plain MSE on sigmoid outputs, kept for comparison: it collapses on sparse images.
