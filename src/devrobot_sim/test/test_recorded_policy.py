@@ -116,7 +116,7 @@ def test_spec_checks_the_bags_action_space_against_the_robot(tmp_path):
     record(tmp_path / 'bag')
     with pytest.raises(ValueError, match='recorded with 2 actions, this robot has 3'):
         make_selector(f'recorded:{tmp_path / "bag"}', 3)
-    with pytest.raises(ValueError, match='needs a session bag'):
+    with pytest.raises(ValueError, match='needs (an argument|a session bag)'):
         make_selector('recorded', 2)
     with pytest.raises(ValueError, match='outside the action space'):
         make_selector(f'recorded:{tmp_path / "bag"}@5', 2)
@@ -131,6 +131,8 @@ def test_split_spec_argument(tmp_path):
     assert split_spec_argument(str(odd)) == (str(odd), None)
     with pytest.raises(ValueError, match='no bag path'):
         split_spec_argument('@1')
+    with pytest.raises(ValueError, match='needs a session bag'):
+        split_spec_argument('')
 
 
 @pytest.mark.parametrize('text,message', [
