@@ -109,6 +109,6 @@ def make_selector(spec: str, n_actions: int, seed: int = 0) -> ActionSelector:
         raise ValueError(f'unknown policy {spec!r}: expected one of '
                          + ', '.join(f'{k}[:...]' for k in selector_kinds())
                          + f'; sequences: {", ".join(SEQUENCES)}')
-    if kind in ('constant', 'sequence', 'recorded') and not argument:
+    if kind in ('constant', 'sequence') and not argument:
         raise ValueError(f'policy {spec!r} needs an argument, e.g. {kind}:1')
     return _FACTORIES[kind](argument, n_actions, seed)

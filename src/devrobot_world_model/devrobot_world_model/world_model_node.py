@@ -24,6 +24,7 @@ from std_srvs.srv import Trigger
 from devrobot_sim.conversions import (build_motor_command, frame_from_image,
                                       motor_outcome_from_msg, ros_message_classes)
 from devrobot_sim.exploration import ExplorationCore
+from devrobot_sim.interactive import StopRequested
 from devrobot_sim.node_support import declare_config, spin_node
 from devrobot_world_model.command_watch import overdue
 from devrobot_world_model.inspection_publisher import InspectionPublisher
@@ -76,7 +77,11 @@ class WorldModelNode(Node):
                                                  self.config.state_timeout_s):
             self.get_logger().warning('no motor/state for the last command: acting again')
             self.core.release()
-        proposed = self.core.on_frame(frame, now_ns)
+        try:
+            proposed = self.core.on_frame(frame, now_ns)
+        except StopRequested as stop:  # a recorded policy is used up: watch from now on
+            self.get_logger().info(f'{stop}; observing only from now on')
+            self.core.observe_only, proposed = True, None
         command = self.gate.offer(proposed, self.core.last_action)
         if command is not None:
             self.command_pub.publish(build_motor_command(self.classes, command))

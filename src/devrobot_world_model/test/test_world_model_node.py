@@ -215,3 +215,21 @@ def test_main_closes_the_learner_on_shutdown(ros, start):
 def test_checkpoint_folder_defaults_per_robot(ros, start):
     node, _ = start(robot_type='jetbot', checkpoint_root='/data/ckpt')
     assert str(node.config.checkpoint_folder()) == '/data/ckpt/jetbot'
+
+
+def test_a_used_up_recorded_policy_turns_the_node_into_an_observer(ros, start):
+    from devrobot_sim.interactive import StopRequested
+    node, learner = start()
+    proposals = [1]
+
+    def select(pixels):
+        if not proposals:
+            raise StopRequested('the recorded session has no more actions')
+        return proposals.pop(0), {}
+    learner.select = select
+    ros.deliver('camera/image_raw', _image(ros, 0))
+    _complete(ros, ros.messages('motor/command')[-1])
+    for step in range(3):
+        ros.deliver('camera/image_raw', _image(ros, step + 1))
+    assert len(ros.messages('motor/command')) == 1
+    assert node.core.observe_only
