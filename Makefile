@@ -7,8 +7,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PACKAGES := src/devrobot_sim src/devrobot_jetbot src/devrobot_world_model src/devrobot_bringup
 RUN_DIR ?= runs/sim
-STEPS ?= 200
-POLICY ?= random
+STEPS ?= 1000
+POLICY ?= uncertainty
 
 .PHONY: run test pytest bench clean
 
@@ -21,8 +21,8 @@ $(STAMP): requirements.txt $(wildcard src/*/setup.py)
 
 ## run: the simulator and the world model in one process; prints where the run went.
 run: $(STAMP)
-	$(VENV)/bin/devrobot run --robot sim --policy $(POLICY) --steps $(STEPS) --out $(RUN_DIR)
-	@echo "run folder: $(abspath $(RUN_DIR))"
+	$(VENV)/bin/devrobot run --robot sim --learn --policy $(POLICY) --steps $(STEPS) \
+	  --out $(RUN_DIR)
 
 ## test: every package's tests and linters through colcon (installed from Debian if missing).
 test: $(STAMP)

@@ -62,7 +62,7 @@ class LearnerConfig:
         'for camera images.')
     bf16: bool = setting(False, 'Train under bfloat16 autocast (faster on CPUs with bf16).')
     seed: int = setting(0, 'Seed of weights, minibatches and exploration.')
-    checkpoint_every: int = setting(500, 'Save a checkpoint every N environment steps; 0: never.')
+    checkpoint_every: int = setting(500, 'Save a checkpoint every N training updates; 0: never.')
     checkpoint_replay: int = setting(
         100, 'Most recent transitions stored in a checkpoint (refill the replay on resume).')
     detailed_metrics_every: int = setting(
@@ -77,6 +77,9 @@ class LearnerConfig:
     error_threshold: float = setting(2e-4, 'Prediction loss above which training is triggered.')
     max_triggered_updates: int = setting(10, 'Most updates one triggering transition may run.')
     wandb_project: str = setting('', 'Also send metrics to this wandb project (optional).')
+    wandb_mode: str = setting(
+        'online', "wandb's mode with a project: 'online', or 'offline' (no account or network; "
+        '`wandb sync` later).')
 
     def __post_init__(self):
         for name in ('batch_size', 'replay_capacity'):
@@ -101,7 +104,7 @@ class Learner:
         self._explicit_lr = (autoencoder_lr, predictor_lr)
         if logger is None and self.run_dir is not None:
             logger = MetricsLogger(self.run_dir, self.config.wandb_project or None,
-                                   config=dataclasses.asdict(self.config))
+                                   self.config.wandb_mode, config=dataclasses.asdict(self.config))
         self.logger = logger
         n = len(self.action_space)
         self._fallback = (None if self.config.policy == 'uncertainty'
@@ -118,6 +121,7 @@ class Learner:
         self._started = time.perf_counter()
         if self.checkpoint_dir is not None and checkpoint_io.has_checkpoint(self.checkpoint_dir):
             self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir))
+        self._saved_at_updates = self.updates
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -233,8 +237,10 @@ class Learner:
         metrics['train/updates'] = self.updates
         if self.logger is not None:
             self.logger.log(metrics, self.steps)
-        if self.config.checkpoint_every and self.steps % self.config.checkpoint_every == 0:
+        if self.config.checkpoint_every and \
+                self.updates - self._saved_at_updates >= self.config.checkpoint_every:
             self.save()
+            self._saved_at_updates = self.updates
         return metrics
 
     def _train(self, transition: Transition, index: int) -> dict:

@@ -13,7 +13,10 @@ import json
 import pathlib
 import time
 
+from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
 from devrobot_sim.errors import UsageError
+from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--epochs', type=int, default=1,
                         help='Passes over the bags (default: 1).')
     parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
+    parser.add_argument('--filter-action', metavar='FILTER',
+                        help='Learn only from commands matching FILTER: an action index (1) '
+                        'or values (right=0.12, left=0,right=0.12,duration=0.2).')
+    parser.add_argument('--until-plateau', action='store_true',
+                        help='Repeat the bags until the predictor loss stops improving '
+                        '(--patience, --min-delta, --min-epochs, --max-epochs); '
+                        'replaces --epochs.')
+    add_config_arguments(parser, PlateauConfig)
     add_learning_arguments(parser, skip=('policy', 'epsilon', 'quality_gate',
                                          'quality_threshold'))
 
@@ -60,29 +71,42 @@ def main(args: argparse.Namespace) -> int:
     except SessionBagError as error:
         raise UsageError(str(error)) from None
     action_space = bag_action_space(sessions)
+    try:
+        action_filter = (parse_action_filter(args.filter_action, action_space)
+                         if args.filter_action else None)
+        plateau = (PlateauDetector(config_from_arguments(PlateauConfig, args))
+                   if args.until_plateau else None)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    epochs = plateau.config.max_epochs if plateau else args.epochs
     learner_config, model_configs = learning_configs(args, policy='random')
     out = pathlib.Path(args.out)
     learner = Learner(action_space, learner_config, model_configs, run_dir=out)
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
-        for _ in range(args.epochs):
+        for _ in range(epochs):
+            epoch_metrics = []
             for path in args.bag:
                 _, events = read_session(path)
                 first_ns = None
-                for transition in transitions_from_events(events):
-                    learner.observe(transition)
+                for transition in filter_transitions(transitions_from_events(events),
+                                                     action_filter):
+                    epoch_metrics.append(learner.observe(transition))
                     transitions += 1
                     if first_ns is None:
                         first_ns = transition.frame.stamp_ns
                     last_ns = transition.next_frame.stamp_ns
                 if first_ns is not None:  # the recorded session's own duration
                     session_s += (last_ns - first_ns) * 1e-9
+            if plateau is not None and plateau.update(epoch_loss(epoch_metrics)):
+                break
     except SessionBagError as error:
         raise UsageError(str(error)) from None
     finally:
         learner.close()
     wall_s = time.perf_counter() - started
-    summary = {'bags': [str(p) for p in args.bag], 'out': str(out), 'epochs': args.epochs,
+    summary = {'bags': [str(p) for p in args.bag], 'out': str(out),
+               'epochs': plateau.epochs if plateau else args.epochs,
                'transitions': transitions, 'updates': learner.updates,
                'steps_total': learner.steps, 'wall_s': round(wall_s, 2),
                'session_s': round(session_s, 2),

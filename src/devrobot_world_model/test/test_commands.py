@@ -94,3 +94,16 @@ def test_importing_the_package_does_not_import_torch():
 def test_load_names_a_missing_checkpoint(tmp_path):
     with pytest.raises(Exception, match='no checkpoint'):
         devrobot_world_model.load(tmp_path)
+
+
+def test_train_keeps_only_the_filtered_action(tmp_path, capsys):
+    record_session(tmp_path / 'a', steps=20)
+    argv = ['--bag', str(tmp_path / 'a'), '--out', str(tmp_path / 'run'), '--json',
+            '--filter-action', '1'] + TINY_FLAGS
+    assert train_command.main(parse(train_command, argv)) == 0
+    kept = json.loads(capsys.readouterr().out)['transitions']
+    assert 0 < kept < 20
+    bad = ['--bag', str(tmp_path / 'a'), '--out', str(tmp_path / 'bad'), '--filter-action',
+           '7'] + TINY_FLAGS
+    with pytest.raises(UsageError):
+        train_command.main(parse(train_command, bad))
