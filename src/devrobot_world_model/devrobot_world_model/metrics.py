@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from devrobot_sim.errors import UsageError
+from devrobot_world_model import pixel_losses
 
 METRICS_FILE = 'metrics.jsonl'
 WANDB_MODES = ('online', 'offline')
@@ -234,10 +235,9 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:
     prediction, target = prediction.detach().float(), target.detach().float()
     if prediction.shape != target.shape:
         raise ValueError(f'shapes differ: {list(prediction.shape)} vs {list(target.shape)}')
-    total = (target - target.mean()).pow(2).sum()
-    if float(total) == 0.0:
+    if float((target - target.mean()).pow(2).sum()) == 0.0:
         return float('nan')
-    return float(1.0 - (prediction - target).pow(2).sum() / total)
+    return float(pixel_losses.explained_variance(prediction, target))
 
 
 def prediction_error_metrics(errors_by_level: Iterable[float]) -> dict:
