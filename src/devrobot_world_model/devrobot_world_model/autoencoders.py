@@ -18,6 +18,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
 from devrobot_sim.config_fields import setting
+from devrobot_world_model.relative_positions import RelativePositionBias
 
 # Initial output bias: sigmoid(-4) = 0.018, near black, so early outputs are not mid-grey noise.
 INITIAL_LOGIT = -4.0
@@ -50,6 +51,13 @@ class VitAutoencoderConfig:
     vit_mask_ratio_max: float = setting(
         0.0, 'Largest masked fraction; the original drew from 0.3-0.85, which hurts on sparse '
         'images (a masked dot cannot be inferred from black patches).')
+    vit_positions: str = setting(
+        'relative', "'relative': a learned attention bias per 2-D token offset, so content is "
+        "encoded alike wherever it sits (learns the dot world far faster); 'absolute': the "
+        "original's fixed sine-cosine embeddings.")
+    vit_relative_wrap: bool = setting(
+        True, 'Relative offsets wrap around the grid (the toroidal world); off for camera '
+        'images.')
 
 
 class ResidualConvBlock(nn.Module):
@@ -122,7 +130,12 @@ def sincos_positions(grid: tuple, dim: int) -> torch.Tensor:
 
 
 class VitAutoencoder(nn.Module):
-    """MAE-style ViT: timm PatchEmbed + Blocks, random masking, a light transformer decoder."""
+    """MAE-style ViT: timm PatchEmbed + Blocks, random masking, a light transformer decoder.
+
+    Positions are relative by default (a learned bias per head and token offset in every
+    attention, `relative_positions.py`); `vit_positions='absolute'` restores the original's
+    sine-cosine embeddings. With relative positions the fixed embeddings are zero buffers.
+    """
 
     def __init__(self, config: VitAutoencoderConfig, image_size: int):
         super().__init__()
@@ -131,20 +144,29 @@ class VitAutoencoder(nn.Module):
             raise ValueError(f'image_size {image_size} is not a multiple of vit_patch_size {p}')
         if not 0.0 <= config.vit_mask_ratio_min <= config.vit_mask_ratio_max < 1.0:
             raise ValueError('vit mask ratios need 0 <= min <= max < 1')
+        if config.vit_positions not in ('relative', 'absolute'):
+            raise ValueError(f"vit_positions must be 'relative' or 'absolute', got "
+                             f'{config.vit_positions!r}')
         self.config, self.patch_size = config, p
         self.grid = (image_size // p, image_size // p)
         self.latent_dim = d = config.vit_dim
         dd = config.vit_decoder_dim
         self.embed = PatchEmbed(image_size, p, 3, d)
-        self.register_buffer('position', sincos_positions(self.grid, d), persistent=False)
+        absolute = config.vit_positions == 'absolute'
+        self.register_buffer('position', sincos_positions(self.grid, d) * absolute,
+                             persistent=False)
+        self.encoder_bias = RelativePositionBias(
+            self.grid, config.vit_heads, config.vit_relative_wrap) if not absolute else None
         self.encoder = nn.ModuleList([Block(d, config.vit_heads, qkv_bias=True)
                                       for _ in range(config.vit_depth)])
         self.encoder_norm = nn.LayerNorm(d)
         self.decoder_embed = nn.Linear(d, dd)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
         nn.init.normal_(self.mask_token, std=0.02)
-        self.register_buffer('decoder_position', sincos_positions(self.grid, dd),
+        self.register_buffer('decoder_position', sincos_positions(self.grid, dd) * absolute,
                              persistent=False)
+        self.decoder_bias = RelativePositionBias(
+            self.grid, config.vit_heads, config.vit_relative_wrap) if not absolute else None
         self.decoder = nn.ModuleList([Block(dd, config.vit_heads, qkv_bias=True)
                                       for _ in range(config.vit_decoder_depth)])
         self.decoder_norm = nn.LayerNorm(dd)
@@ -160,8 +182,9 @@ class VitAutoencoder(nn.Module):
         x = self.embed(images) + self.position  # [B, N, D]
         if keep is not None:
             x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[2]))  # [B, K, D]
+        bias = None if self.encoder_bias is None else self.encoder_bias(keep).to(x.dtype)
         for block in self.encoder:
-            x = block(x)
+            x = block(x, attn_mask=bias)
         return self.encoder_norm(x)
 
     def decode(self, tokens: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -172,8 +195,9 @@ class VitAutoencoder(nn.Module):
             full = self.mask_token.expand(x.shape[0], n, -1).clone()
             x = full.scatter(1, keep[..., None].expand(-1, -1, x.shape[2]), x)  # [B, N, dd]
         x = x + self.decoder_position
+        bias = None if self.decoder_bias is None else self.decoder_bias().to(x.dtype)
         for block in self.decoder:
-            x = block(x)
+            x = block(x, attn_mask=bias)
         patches = self.to_pixels(self.decoder_norm(x))  # [B, N, p*p*3]
         return unpatchify(patches, self.grid, self.patch_size)
 

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
 from devrobot_sim.config_fields import setting
+from devrobot_world_model.relative_positions import RelativePositionBias
 
 
 @dataclass
@@ -28,6 +29,9 @@ class TransformerPredictorConfig:
     tf_history: int = setting(1, 'Frames of history per prediction (1 = the current frame).')
     tf_max_tokens: int = setting(
         4096, 'Token cap: older history is clipped so frames x (tokens + 1) stays below it.')
+    tf_relative_wrap: bool = setting(
+        True, 'Offsets of the relative attention bias wrap around the grid (the toroidal '
+        'world); off for camera images.')
 
 
 @dataclass
@@ -67,8 +71,8 @@ class TransformerPredictor(nn.Module):
     The sequence is `[frame_1 (N tokens), action_1, frame_2, action_2, ..., frame_T, action_T]`;
     every token sees its own step and earlier ones. Frame tokens are FiLM-modulated by the action
     taken after them. Attention between frame tokens carries a learned bias per head indexed by
-    their wrapped 2-D offset, so "take the content 3 tokens to the left" is one bias entry for
-    every position: that is what lets a shift be learned from few examples.
+    their 2-D offset (wrapped on the torus), so "take the content 3 tokens to the left" is one
+    bias entry for every position: that is what lets a shift be learned from few examples.
     """
 
     def __init__(self, config: TransformerPredictorConfig, grid: tuple, latent_dim: int,
@@ -88,11 +92,7 @@ class TransformerPredictor(nn.Module):
         nn.init.normal_(self.time, std=0.02)
         self.action_embed = nn.Embedding(n_actions, e)
         self.film = Film(n_actions, e)
-        self.relative_bias = nn.Parameter(torch.zeros(config.tf_heads, h * w))
-        ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
-        ys, xs = ys.flatten(), xs.flatten()
-        offsets = ((ys[None] - ys[:, None]) % h) * w + (xs[None] - xs[:, None]) % w  # [N, N]
-        self.register_buffer('offsets', offsets, persistent=False)
+        self.relative = RelativePositionBias(grid, config.tf_heads, config.tf_relative_wrap)
         self.blocks = nn.ModuleList([Block(e, config.tf_heads, qkv_bias=True)
                                      for _ in range(config.tf_depth)])
         self.norm = nn.LayerNorm(e)
@@ -105,7 +105,7 @@ class TransformerPredictor(nn.Module):
         n = self.tokens_per_frame
         step_len = n + 1
         length = frames * step_len
-        spatial = self.relative_bias[:, self.offsets]  # [heads, N, N]
+        spatial = self.relative()[0]  # [heads, N, N]
         step_bias = F.pad(spatial, (0, 1, 0, 1))  # [heads, N+1, N+1]: action token gets 0
         bias = step_bias.repeat(1, frames, frames)  # [heads, L, L]
         step = torch.arange(length, device=bias.device) // step_len
