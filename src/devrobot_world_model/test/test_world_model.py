@@ -109,3 +109,30 @@ def test_a_higher_level_predicts_the_frame_after_a_macro_action():
                for p in model.levels[1].parameters())
     with pytest.raises(ValueError, match='macro actions'):
         tiny_model(hierarchy_levels=5, n_actions=3)
+
+
+@pytest.mark.parametrize('trains,encoder_learns,decoder_learns', [
+    ('predictor', False, False), ('encoder', True, False), ('autoencoder', True, True)])
+def test_prediction_trains_says_which_parts_the_predicted_frame_teaches(
+        trains, encoder_learns, decoder_learns):
+    model = tiny_model(prediction_trains=trains, reconstruction_weight=0.0, latent_weight=0.0,
+                       uncertainty_weight=0.0)
+    for name, parameter in model.named_parameters():
+        if 'to_delta' in name:
+            torch.nn.init.normal_(parameter, std=0.1)
+    loss, _, _ = model.forward_loss(*tiny_batch())
+    loss.backward()  # the predicted frame's pixel loss alone
+
+    def learns(parameters):
+        return any(p.grad is not None and p.grad.abs().sum() > 0 for p in parameters)
+
+    autoencoder = model.autoencoder
+    assert learns(model.predictor.parameters())
+    assert learns([autoencoder.embed.weight]) == encoder_learns
+    assert learns(autoencoder.to_pixels.parameters()) == decoder_learns
+    assert all(p.requires_grad for p in model.parameters())  # unfrozen again afterwards
+
+
+def test_an_unknown_prediction_trains_value_is_refused():
+    with pytest.raises(ValueError, match='prediction_trains'):
+        tiny_model(prediction_trains='everything')
