@@ -11,6 +11,7 @@ use on a slow computer (see docs/world_model.md for the measured figures).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import pathlib
 import time
@@ -111,7 +112,7 @@ class Learner:
                           else make_selector(self.config.policy, n, self.config.seed))
         self._rng = np.random.default_rng(self.config.seed)
         torch.manual_seed(self.config.seed)
-        self.model = self.optimizer = self.replay = None
+        self.model = self.optimizer = self.replay = self._context = None
         self.steps = self.updates = self.skipped = 0
         self._update_credit = 0.0
         self._timer, self._streak = ActionTimer(), StreakCounter()
@@ -129,6 +130,9 @@ class Learner:
         spec = spec or model_spec(image_size, len(self.action_space), self.model_configs)
         self.model = build_model(spec)
         self.history = self.model.history
+        # (frame, action) of the last transitions observed: the history `inspect` predicts
+        # from, so a model trained on several frames is also asked with several
+        self._context = collections.deque(maxlen=self.history - 1)
         lrs = [explicit if explicit is not None else default for explicit, default in
                zip(self._explicit_lr, (self.config.autoencoder_lr, self.config.predictor_lr))]
         self.optimizer = make_optimizer(self.model, *lrs, self.config.weight_decay)
@@ -220,9 +224,12 @@ class Learner:
         index = action_index(outcome.command, self.action_space)
         if index is None or outcome.status != MotorStatus.COMPLETED:
             self.skipped += 1
+            if self._context is not None:
+                self._context.clear()  # the history is broken
             return {'train/skipped_transitions': self.skipped}
         pixels = np.asarray(transition.frame.pixels)
         self._ensure_model(pixels)
+        self._context.append((pixels, index))
         self.replay.add(pixels, index, np.asarray(transition.next_frame.pixels),
                         transition.frame.stamp_ns, transition.next_frame.stamp_ns)
         self.steps += 1
@@ -332,15 +339,22 @@ class Learner:
 
     @torch.no_grad()
     def inspect(self, pixels: np.ndarray) -> dict:
-        """Reconstruction, the predicted next frame per action, and the per-action scores."""
+        """Reconstruction, the predicted next frame per action, and the per-action scores.
+
+        With a predictor history above 1, the frames and actions of the last transitions
+        observed come before `pixels` (the loop passes the frame that followed them).
+        """
         self._ensure_model(pixels)
         self.model.eval()
         n = len(self.action_space)
+        frames = np.stack([frame for frame, _ in self._context] + [np.asarray(pixels)])
+        past = torch.tensor([action for _, action in self._context], dtype=torch.int64)
+        actions = torch.cat([past.expand(n, -1), torch.arange(n)[:, None]], dim=1)  # [A, T]
         with autocast_context(False):
-            latents = self.model.encode(_unit(pixels))  # [1, N, D]
-            history = latents[:, None].expand(n, -1, -1, -1)  # [A, 1, N, D]
-            predicted = self.model.decode(self.model.predict(history, torch.arange(n)[:, None]))
-            reconstruction = self.model.decode(latents)
+            latents = self.model.encode(to_unit_images(torch.from_numpy(frames)))  # [T, N, D]
+            history = latents[None].expand(n, -1, -1, -1)  # [A, T, N, D]
+            predicted = self.model.decode(self.model.predict(history, actions))
+            reconstruction = self.model.decode(latents[-1:])
         images = to_uint8_images(torch.sigmoid(torch.cat([reconstruction, predicted])))
         return {'reconstruction': images[0].numpy(),
                 'predictions': [image.numpy() for image in images[1:]],

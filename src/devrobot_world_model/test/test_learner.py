@@ -12,6 +12,7 @@ from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.checkpoint_io import CheckpointError
 from devrobot_world_model.learner import Learner, LearnerConfig
 from devrobot_world_model.metrics import RecordingLogger
+from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
 from tiny_models import tiny_configs
 
 FAST = dict(batch_size=4, warmup_transitions=4, augment_shift_px=2, checkpoint_every=0)
@@ -182,3 +183,27 @@ def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):
                       predictor_lr=4e-3)
     drive(resumed, tiny_robot(), 1)
     assert resumed.optimizer.param_groups[1]['lr'] == pytest.approx(1e-3)  # 4e-3 * floor
+
+
+def test_inspect_predicts_from_the_history_the_predictor_was_trained_on():
+    configs = tiny_configs(history=3)
+    learner, robot = make_learner(configs=configs), tiny_robot()
+    drive(learner, robot, 6)
+    for name, parameter in learner.model.named_parameters():  # make history matter
+        if 'to_delta' in name:
+            torch.nn.init.normal_(parameter, std=0.5)
+    frames = [pixels for pixels, _ in learner._context]
+    actions = [action for _, action in learner._context]
+    assert len(frames) == 2  # history 3: two observed steps before the current frame
+    current = robot.read().pixels
+    seen = learner.inspect(current)
+    model = learner.model
+    with torch.no_grad():
+        latents = model.encode(to_unit_images(torch.from_numpy(np.stack(frames + [current]))))
+        for index, predicted in enumerate(seen['predictions']):
+            expected = model.decode(model.predict(latents[None], torch.tensor(
+                [actions + [index]])))
+            assert np.array_equal(predicted, to_uint8_images(torch.sigmoid(expected))[0].numpy())
+        alone = model.decode(model.predict(latents[None, -1:], torch.tensor([[0]])))
+    assert not np.array_equal(seen['predictions'][0],
+                              to_uint8_images(torch.sigmoid(alone))[0].numpy())
