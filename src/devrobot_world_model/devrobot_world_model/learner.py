@@ -50,7 +50,9 @@ class LearnerConfig:
     warmup_transitions: int = setting(32, 'Transitions collected before the first update.')
     replay_capacity: int = setting(5000, 'Transitions kept in the replay buffer.')
     autoencoder_lr: float = setting(1e-3, 'Default learning rate of the autoencoder.')
-    predictor_lr: float = setting(1e-3, 'Default learning rate of predictor and heads.')
+    predictor_lr: float = setting(
+        2e-3, "Default learning rate of predictor and heads (twice the autoencoder's: with the "
+        'autoencoder learning from reconstruction alone, the predictor must catch up).')
     lr_half_life_updates: int = setting(
         0, 'Halve the learning rates every N updates (sharper late predictions); 0: constant.')
     lr_floor: float = setting(0.1, 'Smallest fraction of the learning rates the decay reaches.')

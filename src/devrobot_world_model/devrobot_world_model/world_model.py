@@ -45,7 +45,7 @@ class WorldModelConfig:
     latent_weight: float = setting(
         0.2, 'Weight of the predicted-latent loss against the encoded next frame (orig. 0.2).')
     prediction_trains: str = setting(
-        'autoencoder', "What the predicted frame's losses train besides the predictor: "
+        'predictor', "What the predicted frame's losses train besides the predictor: "
         "'predictor' (the autoencoder learns from reconstruction alone, so the predictor's "
         "early mistakes never blur the decoder), 'encoder' (also the encoder), 'autoencoder' "
         "(encoder and decoder, as in the original).")

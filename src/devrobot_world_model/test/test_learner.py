@@ -171,7 +171,8 @@ def test_higher_levels_are_created_when_the_level_below_predicts_well():
 
 
 def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):
-    learner = make_learner(tmp_path, lr_half_life_updates=2, lr_floor=0.25)
+    learner = make_learner(tmp_path, lr_half_life_updates=2, lr_floor=0.25,
+                           predictor_lr=1e-3)
     drive(learner, tiny_robot(), 6)  # 3 updates: factors 1, 0.71, 0.5
     assert learner.optimizer.param_groups[0]['lr'] == pytest.approx(0.5e-3)
     drive(learner, tiny_robot(), 6)
