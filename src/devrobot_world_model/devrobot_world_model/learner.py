@@ -54,8 +54,12 @@ class LearnerConfig:
         2e-3, "Default learning rate of predictor and heads (twice the autoencoder's: with the "
         'autoencoder learning from reconstruction alone, the predictor must catch up).')
     lr_half_life_updates: int = setting(
-        0, 'Halve the learning rates every N updates (sharper late predictions); 0: constant.')
-    lr_floor: float = setting(0.1, 'Smallest fraction of the learning rates the decay reaches.')
+        500, 'Halve the learning rates every N updates, down to lr_floor (sharper late '
+        'predictions: seed 1 of the dot world went from R² 0.934 to 0.961 on "move" at 1,000 '
+        'steps); 0: constant.')
+    lr_floor: float = setting(
+        0.25, 'Smallest fraction of the learning rates the decay reaches (and keeps, so a long '
+        'run goes on learning).')
     weight_decay: float = setting(0.0, 'AdamW weight decay.')
     grad_clip: float = setting(1.0, 'Gradient norm clip; 0 disables clipping.')
     augment_shift_px: int = setting(

@@ -15,7 +15,8 @@ from devrobot_world_model.metrics import RecordingLogger
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
 from tiny_models import tiny_configs
 
-FAST = dict(batch_size=4, warmup_transitions=4, augment_shift_px=2, checkpoint_every=0)
+FAST = dict(batch_size=4, warmup_transitions=4, augment_shift_px=2, checkpoint_every=0,
+            lr_half_life_updates=0)  # constant rates unless a test is about the decay
 
 
 def tiny_robot(seed=0):
@@ -179,7 +180,7 @@ def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):
     assert learner.optimizer.param_groups[1]['lr'] == pytest.approx(0.25e-3)
     learner.close()
     resumed = Learner(tiny_robot().action_space,
-                      LearnerConfig(**FAST, lr_half_life_updates=2, lr_floor=0.25),
+                      LearnerConfig(**{**FAST, 'lr_half_life_updates': 2, 'lr_floor': 0.25}),
                       tiny_configs(), run_dir=tmp_path, logger=RecordingLogger(),
                       predictor_lr=4e-3)
     drive(resumed, tiny_robot(), 1)
