@@ -18,36 +18,25 @@ import json
 import os
 import time
 
-import numpy as np
 import torch
 
 from devrobot_sim.motor import Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.cli_support import add_learning_arguments, learning_configs
+from devrobot_world_model.eval_command import make_predict_fn
 from devrobot_world_model.evaluation import evaluate
 from devrobot_world_model.learner import Learner
 from devrobot_world_model.metrics import RecordingLogger
-from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
-
-
-def predictor_of(learner: Learner, reconstruct: bool = False):
-    """The learner's current model as the evaluation's predict function."""
-    def predict(frames: np.ndarray, action_indices: np.ndarray) -> np.ndarray:
-        model = learner.model.eval()
-        with torch.no_grad():
-            latents = model.encode(to_unit_images(torch.from_numpy(frames)))
-            if not reconstruct:
-                latents = model.predict(latents[:, None],
-                                        torch.from_numpy(np.asarray(action_indices))[:, None])
-            return to_uint8_images(torch.sigmoid(model.decode(latents))).numpy()
-    return predict
+from devrobot_world_model.prediction_api import PredictionModel
 
 
 def scores(learner: Learner, world: ToroidalDotConfig, seed: int) -> dict:
-    held_out = evaluate(predictor_of(learner), world, states=512, seed=1000 + seed,
-                        horizons=(1,))
-    reconstruction = evaluate(predictor_of(learner, reconstruct=True), world, states=256,
+    """The learner's current model through the public prediction API, as `devrobot eval`."""
+    model = PredictionModel(learner.model, learner.action_space)  # eval mode; training resets
+    held_out = evaluate(make_predict_fn(model, learner.action_space), world, states=512,
+                        seed=1000 + seed, horizons=(1,))
+    reconstruction = evaluate(lambda frames, _: model.reconstruct(frames), world, states=256,
                               seed=1000 + seed, horizons=(1,))
     per_action = held_out['per_action']
     return {'r2_stay': per_action['stay']['r2'], 'r2_move': per_action['move']['r2'],

@@ -134,7 +134,8 @@ class VitAutoencoder(nn.Module):
 
     Positions are relative by default (a learned bias per head and token offset in every
     attention, `relative_positions.py`); `vit_positions='absolute'` restores the original's
-    sine-cosine embeddings. With relative positions the fixed embeddings are zero buffers.
+    sine-cosine embeddings (then the `*_bias` modules are None; with relative positions the
+    `*position` buffers are).
     """
 
     def __init__(self, config: VitAutoencoderConfig, image_size: int):
@@ -153,7 +154,7 @@ class VitAutoencoder(nn.Module):
         dd = config.vit_decoder_dim
         self.embed = PatchEmbed(image_size, p, 3, d)
         absolute = config.vit_positions == 'absolute'
-        self.register_buffer('position', sincos_positions(self.grid, d) * absolute,
+        self.register_buffer('position', sincos_positions(self.grid, d) if absolute else None,
                              persistent=False)
         self.encoder_bias = RelativePositionBias(
             self.grid, config.vit_heads, config.vit_relative_wrap) if not absolute else None
@@ -163,7 +164,8 @@ class VitAutoencoder(nn.Module):
         self.decoder_embed = nn.Linear(d, dd)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
         nn.init.normal_(self.mask_token, std=0.02)
-        self.register_buffer('decoder_position', sincos_positions(self.grid, dd) * absolute,
+        self.register_buffer('decoder_position',
+                             sincos_positions(self.grid, dd) if absolute else None,
                              persistent=False)
         self.decoder_bias = RelativePositionBias(
             self.grid, config.vit_heads, config.vit_relative_wrap) if not absolute else None
@@ -179,7 +181,9 @@ class VitAutoencoder(nn.Module):
 
     def encode(self, images: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """`[B, 3, H, W]` -> tokens `[B, N, D]`; with `keep` `[B, K]` only those `[B, K, D]`."""
-        x = self.embed(images) + self.position  # [B, N, D]
+        x = self.embed(images)  # [B, N, D]
+        if self.position is not None:
+            x = x + self.position
         if keep is not None:
             x = torch.gather(x, 1, keep[..., None].expand(-1, -1, x.shape[2]))  # [B, K, D]
         bias = None if self.encoder_bias is None else self.encoder_bias(keep).to(x.dtype)
@@ -194,7 +198,8 @@ class VitAutoencoder(nn.Module):
         if keep is not None:  # scatter the kept tokens into a grid of mask tokens
             full = self.mask_token.expand(x.shape[0], n, -1).clone()
             x = full.scatter(1, keep[..., None].expand(-1, -1, x.shape[2]), x)  # [B, N, dd]
-        x = x + self.decoder_position
+        if self.decoder_position is not None:
+            x = x + self.decoder_position
         bias = None if self.decoder_bias is None else self.decoder_bias().to(x.dtype)
         for block in self.decoder:
             x = block(x, attn_mask=bias)

@@ -184,11 +184,8 @@ class WorldModel(nn.Module):
             recon_logits, recon_mask = self.autoencoder.reconstruction_logits(current, mask_ratio)
         else:  # reuse the unmasked encoding of the current frame
             recon_logits, recon_mask = self.decode(latents[:, -1]), None
-        trains = c.prediction_trains
-        predicted = self.predict(latents if trains != 'predictor' else latents.detach(),
-                                 actions)  # [B, N, D]
-        with self.frozen_decoder(trains != 'autoencoder'):
-            predicted_logits = self.decode(predicted)  # [B, 3, H, W]
+        predicted, predicted_logits = self.predict_for_loss(
+            self.predictor, latents, actions)  # [B, N, D], [B, 3, H, W]
         with torch.no_grad():
             target_latents = self.encode(next_frames)  # [B, N, D], a fixed target
         recon = self.pixel_loss(recon_logits, current, recon_mask)  # [B]
@@ -214,6 +211,18 @@ class WorldModel(nn.Module):
                 torch.sigmoid(recon_logits[:k].float()), current[:k])
         metrics['loss'] = total
         return total, prediction.detach(), metrics
+
+    def predict_for_loss(self, predictor, latents: torch.Tensor, actions: torch.Tensor) -> tuple:
+        """(predicted latents, their pixel logits) with `prediction_trains` applied.
+
+        The predictor always learns from what follows; the encoder only unless 'predictor',
+        the decoder only with 'autoencoder'.
+        """
+        trains = self.config.prediction_trains
+        predicted = predictor.predict(latents.detach() if trains == 'predictor' else latents,
+                                      actions)
+        with self.frozen_decoder(trains != 'autoencoder'):
+            return predicted, self.decode(predicted)
 
     @contextlib.contextmanager
     def frozen_decoder(self, frozen: bool = True):
@@ -245,13 +254,10 @@ class WorldModel(nn.Module):
         frames `[B, 3, H, W]`, actions `[B, 2**level]`, the frame after them `[B, 3, H, W]`.
         """
         c = self.config
-        trains = c.prediction_trains
         latents = self.encode(frames)[:, None]  # [B, 1, N, D]
         macro = self.macro_actions(actions)[:, None]  # [B, 1]
-        predicted = self.levels[level - 1].predict(
-            latents if trains != 'predictor' else latents.detach(), macro)  # [B, N, D]
-        with self.frozen_decoder(trains != 'autoencoder'):
-            prediction = self.pixel_loss(self.decode(predicted), next_frames).mean()
+        predicted, logits = self.predict_for_loss(self.levels[level - 1], latents, macro)
+        prediction = self.pixel_loss(logits, next_frames).mean()
         with torch.no_grad():
             target_latents = self.encode(next_frames)
         latent = (predicted.float() - target_latents.float()).pow(2).mean()
