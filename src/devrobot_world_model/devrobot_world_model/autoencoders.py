@@ -18,7 +18,7 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
 from devrobot_sim.config_fields import setting
-from devrobot_world_model.relative_positions import RelativePositionBias
+from devrobot_world_model.relative_positions import attend_explicitly, RelativePositionBias
 
 # Initial output bias: sigmoid(-4) = 0.018, near black, so early outputs are not mid-grey noise.
 INITIAL_LOGIT = -4.0
@@ -172,6 +172,8 @@ class VitAutoencoder(nn.Module):
         self.decoder = nn.ModuleList([Block(dd, config.vit_heads, qkv_bias=True)
                                       for _ in range(config.vit_decoder_depth)])
         self.decoder_norm = nn.LayerNorm(dd)
+        if not absolute:
+            attend_explicitly([*self.encoder, *self.decoder])
         self.to_pixels = nn.Linear(dd, p * p * 3)
         nn.init.constant_(self.to_pixels.bias, INITIAL_LOGIT)
 

@@ -1,7 +1,8 @@
 """`devrobot bench`: how fast this machine learns and acts with the world model.
 
 Figures (all with the configured model; `--json` prints them as one object):
-- `train_samples_per_s`: minibatch updates at `--batch-size` on `--image-size` frames;
+- `train_samples_per_s`: minibatch updates at `--batch-size` on `--image-size` frames, in the
+  learner's `precision` (`--precision auto` takes bf16 on a CPU that has it);
 - `act_learn_steps_per_s`: simulator steps per second of the whole loop (select, step, observe
   with its updates at `--updates-per-step`), after the warm-up;
 - `select_ms_median` / `select_ms_p90`: one action choice (encode + uncertainty scores);
@@ -55,10 +56,14 @@ def _fill(learner, robot, steps: int) -> None:
         frame = next_frame
 
 
-def train_throughput(learner, updates: int, device: str = 'cpu', bf16: bool = False,
+def train_throughput(learner, updates: int, device: str = 'cpu', bf16: bool | None = None,
                      compile_model: bool = False) -> float:
-    """Training samples per second of `train_step` on replayed batches."""
+    """Training samples per second of `train_step` on replayed batches.
+
+    `bf16` None: the learner's own precision (its config's, resolved for this CPU).
+    """
     import torch
+    bf16 = learner.bf16 if bf16 is None else bf16
     from devrobot_world_model.training import make_optimizer, train_step
     model, optimizer = learner.model, learner.optimizer
     if device != 'cpu':
@@ -120,6 +125,7 @@ def main(args: argparse.Namespace) -> int:
                    'autoencoder': learner.model.config.autoencoder,
                    'predictor': learner.model.config.predictor,
                    'parameters': sum(p.numel() for p in learner.model.parameters()),
+                   'precision': 'bf16' if learner.bf16 else 'fp32',
                    'train_samples_per_s': round(train_throughput(learner, args.train_updates), 1)}
         steps_per_s, latencies = act_and_learn(learner, robot, args.act_steps)
         figures.update({'act_learn_steps_per_s': round(steps_per_s, 2),
@@ -127,7 +133,7 @@ def main(args: argparse.Namespace) -> int:
                         'select_ms_p90': round(float(np.percentile(latencies, 90)), 2)})
         if torch.cuda.is_available():
             figures['gpu'] = torch.cuda.get_device_name()
-            for name, options in (('cuda_fp32', {}), ('cuda_bf16', {'bf16': True}),
+            for name, options in (('cuda_fp32', {'bf16': False}), ('cuda_bf16', {'bf16': True}),
                                   ('cuda_bf16_compile', {'bf16': True, 'compile_model': True})):
                 figures[f'train_samples_per_s_{name}'] = round(train_throughput(
                     learner, args.train_updates, device='cuda', **options), 1)

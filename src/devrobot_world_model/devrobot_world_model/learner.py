@@ -3,10 +3,10 @@
 It implements the exploration Policy (`devrobot_sim.exploration`): `select`, `idle`, `observe`,
 plus `inspect`, `save` and `close`. Replay ratio: every environment step earns
 `updates_per_step` minibatch updates (fractions accumulate, so 0.25 is one update every fourth
-step). On this 2-core CPU a batch-32 update of the default model takes about 0.3 s, so acting at
-20 steps/s leaves room for about one update every 6-7 steps; the default (1 update per step)
-favours learning per step, which is what the 1,000-step target measures; lower it for real-time
-use on a slow computer (see docs/world_model.md for the measured figures).
+step). On this 2-core CPU a batch-32 update of the default model takes about 0.25-0.3 s, so
+acting at 20 steps/s leaves room for about one update every 6-7 steps; the default (1 update per
+step) favours learning per step, which is what the 1,000-step target measures; lower it for
+real-time use on a slow computer (see docs/world_model.md for the measured figures).
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from devrobot_sim.action_selectors import make_selector
 from devrobot_sim.config_fields import setting
 from devrobot_sim.motor import action_index, MotorStatus, Transition
 from devrobot_world_model import checkpoint_io
+from devrobot_world_model.cpu_memory import keep_freed_memory
 from devrobot_world_model.metrics import ActionTimer, MetricsLogger, StreakCounter
 from devrobot_world_model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_spec)
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+from devrobot_world_model.precision import PRECISIONS, use_bf16
 from devrobot_world_model.replay_buffer import ReplayBuffer
 from devrobot_world_model.world_model import ModelSpec
 from devrobot_world_model.training import (
@@ -67,7 +69,9 @@ class LearnerConfig:
     augment_wrap: bool = setting(
         True, 'Shift by rolling around (exact for the toroidal world); off: replicate edges, '
         'for camera images.')
-    bf16: bool = setting(False, 'Train under bfloat16 autocast (faster on CPUs with bf16).')
+    precision: str = setting(
+        'auto', "Training arithmetic: 'bf16' (bfloat16 autocast), 'fp32', or 'auto': bf16 where "
+        'the hardware runs it natively (a CPU with AVX512-BF16 or AMX, a recent GPU), else fp32.')
     seed: int = setting(0, 'Seed of weights, minibatches and exploration.')
     checkpoint_every: int = setting(500, 'Save a checkpoint every N training updates; 0: never.')
     checkpoint_replay: int = setting(
@@ -94,6 +98,8 @@ class LearnerConfig:
                 raise ValueError(f'{name} must be at least 1')
         if self.updates_per_step < 0 or not 0 <= self.epsilon <= 1:
             raise ValueError('updates_per_step must be >= 0 and epsilon in [0, 1]')
+        if self.precision not in PRECISIONS:
+            raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
 
 
 class Learner:
@@ -118,6 +124,8 @@ class Learner:
                           else make_selector(self.config.policy, n, self.config.seed))
         self._rng = np.random.default_rng(self.config.seed)
         torch.manual_seed(self.config.seed)
+        keep_freed_memory()
+        self.bf16 = use_bf16(self.config.precision)  # resolved once: 'auto' asks the CPU
         self.model = self.optimizer = self.replay = self._context = None
         self.steps = self.updates = self.skipped = 0
         self._update_credit = 0.0
@@ -218,7 +226,7 @@ class Learner:
         if len(self.replay):
             frames += list(self.replay.sample(self.config.batch_size - 1)['next_frames'])
         metrics = train_autoencoder_step(self.model, self.optimizer, np.stack(frames),
-                                         self.config.grad_clip, self.config.bf16)
+                                         self.config.grad_clip, self.bf16)
         self._last_recon_loss = metrics['train/autoencoder_training_loss']
         self._streak.step(True)
         metrics['train/consecutive_autoencoder_iterations'] = self._streak.current
@@ -276,7 +284,7 @@ class Learner:
             self._decay_learning_rates()
             batch = self.replay.sample(config.batch_size, self.history)
             metrics.update(train_step(self.model, self.optimizer, batch, config.grad_clip,
-                                      config.bf16, detailed, config.augment_shift_px,
+                                      self.bf16, detailed, config.augment_shift_px,
                                       config.augment_wrap))
             self.updates += 1
             metrics['train/non_finite_total'] = metrics.get('train/non_finite_total', 0) + \
@@ -309,7 +317,7 @@ class Learner:
             if batch is None:  # no chain that long in the buffer yet
                 continue
             metrics.update(train_level_step(self.model, self.optimizer, level, batch,
-                                            config.grad_clip, config.bf16,
+                                            config.grad_clip, self.bf16,
                                             config.augment_shift_px, config.augment_wrap))
             self._track_level(level, metrics[f'train/level_{level}_patch_loss'])
         top = self.active_levels - 1

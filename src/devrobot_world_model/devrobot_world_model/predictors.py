@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
 from devrobot_sim.config_fields import setting
-from devrobot_world_model.relative_positions import RelativePositionBias
+from devrobot_world_model.relative_positions import attend_explicitly, RelativePositionBias
 
 
 @dataclass
@@ -95,6 +95,7 @@ class TransformerPredictor(nn.Module):
         self.relative = RelativePositionBias(grid, config.tf_heads, config.tf_relative_wrap)
         self.blocks = nn.ModuleList([Block(e, config.tf_heads, qkv_bias=True)
                                      for _ in range(config.tf_depth)])
+        attend_explicitly(self.blocks)
         self.norm = nn.LayerNorm(e)
         self.to_delta = nn.Linear(e, latent_dim)
         nn.init.zeros_(self.to_delta.weight)

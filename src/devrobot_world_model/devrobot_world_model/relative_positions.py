@@ -47,3 +47,17 @@ class RelativePositionBias(nn.Module):
             return self.table[:, self.index][None]
         pairs = self.index[keep[:, :, None], keep[:, None, :]]  # [B, K, K]
         return self.table[:, pairs].permute(1, 0, 2, 3)
+
+
+def attend_explicitly(blocks) -> None:
+    """Make timm `Block`s that take a learned bias compute attention step by step.
+
+    PyTorch's fused attention cannot give its mask a gradient, so with a learned bias it falls
+    back to a generic path that expands the bias over the batch to sum its gradient back. timm's
+    explicit path (`q @ k.T + bias`, softmax, `@ v`) broadcasts it instead: on this project's
+    2-core CPU a training update went from 128 to 139-144 samples/s (default model) and from
+    91-98 to 122-129 (ViT), bfloat16 autocast, interleaved runs.
+    """
+    for block in blocks:
+        block.attn.fused_attn = False
+

@@ -18,15 +18,20 @@ from devrobot_world_model.metrics import (
 from devrobot_world_model.pixel_losses import to_unit_images
 
 
-def batch_to_tensors(batch: dict, device: str = 'cpu') -> tuple:
-    """Replay arrays -> (frames `[B, T, 3, H, W]`, actions `[B, T]`, next `[B, 3, H, W]`)."""
-    frames = torch.from_numpy(np.ascontiguousarray(batch['frames'])).to(device)  # [B,T,H,W,3]
+def batch_to_tensors(batch: dict, device: str = 'cpu', shift_px: int = 0,
+                     shift_wrap: bool = True) -> tuple:
+    """Replay arrays -> (frames `[B, T, 3, H, W]`, actions `[B, T]`, next `[B, 3, H, W]`).
+
+    The random shift (if any) is applied to the uint8 frames, before they become floats: the
+    same result, on a quarter of the bytes (on floats it took a fifth of a CPU update).
+    """
+    frames = torch.from_numpy(np.ascontiguousarray(batch['frames']))  # [B, T, H, W, 3] uint8
+    next_frames = torch.from_numpy(np.ascontiguousarray(batch['next_frames']))  # [B, H, W, 3]
+    frames, next_frames = random_shift(frames, next_frames, shift_px, shift_wrap)
     b, t = frames.shape[:2]
-    frames = to_unit_images(frames.flatten(0, 1)).unflatten(0, (b, t))
+    frames = to_unit_images(frames.to(device).flatten(0, 1)).unflatten(0, (b, t))
     actions = torch.from_numpy(np.asarray(batch['actions'], dtype=np.int64)).to(device)
-    next_frames = to_unit_images(torch.from_numpy(
-        np.ascontiguousarray(batch['next_frames'])).to(device))
-    return frames, actions, next_frames
+    return frames, actions, to_unit_images(next_frames.to(device))
 
 
 def random_shift(frames: torch.Tensor, next_frames: torch.Tensor, max_shift_px: int,
@@ -37,22 +42,22 @@ def random_shift(frames: torch.Tensor, next_frames: torch.Tensor, max_shift_px: 
     so the dynamics stay true: a shifted world moves the same way. With `wrap` the image rolls
     around (exact on the toroidal world); without, edges are replicated as in DrQ's pad-and-crop.
     It shows the model every position of content inside a patch early, so it generalises to
-    positions it has not seen. frames `[B, T, 3, H, W]`, next_frames `[B, 3, H, W]`.
+    positions it has not seen. Channels-last, any dtype: frames `[B, T, H, W, C]`, next_frames
+    `[B, H, W, C]`.
     """
     if max_shift_px <= 0:
         return frames, next_frames
-    b, t = frames.shape[:2]
-    stacked = torch.cat([frames, next_frames[:, None]], dim=1)  # [B, T+1, 3, H, W]
-    offsets = torch.randint(-max_shift_px, max_shift_px + 1, (b, 2)).tolist()
+    b, t, h, w = frames.shape[:4]
+    stacked = torch.cat([frames, next_frames[:, None]], dim=1)  # [B, T+1, H, W, C]
+    offsets = torch.randint(-max_shift_px, max_shift_px + 1, (b, 2))
     if wrap:
-        shifted = torch.stack([x.roll((dy, dx), dims=(-2, -1))
-                               for x, (dy, dx) in zip(stacked, offsets)])
-    else:
-        h, w = stacked.shape[-2:]
-        s = max_shift_px
-        padded = torch.nn.functional.pad(stacked.flatten(1, 2), (s, s, s, s), mode='replicate')
-        shifted = torch.stack([x[:, s - dy:s - dy + h, s - dx:s - dx + w] for x, (dy, dx) in
-                               zip(padded, offsets)]).unflatten(1, (t + 1, 3))
+        shifted = torch.stack([x.roll((dy, dx), dims=(1, 2))
+                               for x, (dy, dx) in zip(stacked, offsets.tolist())])
+    else:  # output pixel i takes source pixel i - shift, clamped to the edge
+        rows = (torch.arange(h)[None] - offsets[:, :1]).clamp(0, h - 1)  # [B, H]
+        cols = (torch.arange(w)[None] - offsets[:, 1:]).clamp(0, w - 1)  # [B, W]
+        shifted = torch.stack([x.index_select(1, r).index_select(2, c)
+                               for x, r, c in zip(stacked, rows, cols)])
     return shifted[:, :t], shifted[:, t]
 
 
@@ -109,8 +114,7 @@ def train_step(model, optimizer, batch: dict, grad_clip: float = 1.0, bf16: bool
                device: str = 'cpu') -> dict:
     """One minibatch update of the whole world model on replay arrays; flat metrics."""
     model.train()
-    frames, actions, next_frames = batch_to_tensors(batch, device)
-    frames, next_frames = random_shift(frames, next_frames, shift_px, shift_wrap)
+    frames, actions, next_frames = batch_to_tensors(batch, device, shift_px, shift_wrap)
     with autocast_context(bf16, frames.device.type):
         loss, _, parts = model.forward_loss(frames, actions, next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed)
@@ -128,8 +132,8 @@ def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float
                      bf16: bool = False, shift_px: int = 0, shift_wrap: bool = True) -> dict:
     """One update of hierarchy level `level` on chained runs from `sample_sequences`."""
     model.train()
-    frames, actions, next_frames = batch_to_tensors(batch)
-    frames, next_frames = random_shift(frames, next_frames, shift_px, shift_wrap)
+    frames, actions, next_frames = batch_to_tensors(batch, shift_px=shift_px,
+                                                    shift_wrap=shift_wrap)
     with autocast_context(bf16):
         loss, prediction = model.level_loss(level, frames[:, 0], actions, next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)

@@ -3,6 +3,7 @@
 import torch
 
 from devrobot_world_model.autoencoders import VitAutoencoder, VitAutoencoderConfig
+from devrobot_world_model.predictors import TransformerPredictor, TransformerPredictorConfig
 from devrobot_world_model.relative_positions import offset_index, RelativePositionBias
 
 
@@ -53,3 +54,24 @@ def test_a_relative_vit_encodes_a_whole_patch_shift_as_the_same_shift_of_its_tok
         plain = absolute.encode(images).reshape(1, 4, 4, -1).roll((1, 2), dims=(1, 2))
         assert not torch.allclose(plain, absolute.encode(shifted).reshape(1, 4, 4, -1),
                                   atol=1e-3)
+
+
+def test_biased_attention_runs_explicitly_and_agrees_with_the_fused_kernel():
+    torch.manual_seed(0)
+    predictor = TransformerPredictor(TransformerPredictorConfig(tf_dim=16, tf_depth=2, tf_heads=2,
+                                                                tf_history=2), (4, 4), 16, 2)
+    vit = VitAutoencoder(VitAutoencoderConfig(vit_patch_size=4, vit_dim=16, vit_heads=2,
+                                              vit_decoder_dim=16), 16)
+    blocks = [*predictor.blocks, *vit.encoder, *vit.decoder]
+    assert not any(block.attn.fused_attn for block in blocks)
+    with torch.no_grad():
+        for bias in (predictor.relative, vit.encoder_bias, vit.decoder_bias):
+            bias.table.normal_()
+    latents, actions = torch.randn(3, 2, 16, 16), torch.randint(0, 2, (3, 2))
+    images = torch.rand(3, 3, 16, 16)
+    explicit = predictor.predict(latents, actions), vit.decode(vit.encode(images))
+    for block in blocks:
+        block.attn.fused_attn = True
+    fused = predictor.predict(latents, actions), vit.decode(vit.encode(images))
+    for mine, theirs in zip(explicit, fused):
+        assert torch.allclose(mine, theirs, atol=1e-5)
