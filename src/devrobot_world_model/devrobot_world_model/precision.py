@@ -17,7 +17,8 @@ PRECISIONS = ('auto', 'bf16', 'fp32')
 def native_bf16(device_type: str = 'cpu') -> bool:
     """Whether this machine's `device_type` runs bfloat16 arithmetic natively."""
     if device_type == 'cuda':
-        return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+        return (torch.cuda.is_available()
+                and torch.cuda.is_bf16_supported(including_emulation=False))
     if device_type != 'cpu':
         return False
     # torch.cpu has no public query; these private ones are what PyTorch's own CPU kernels use

@@ -60,4 +60,3 @@ def attend_explicitly(blocks) -> None:
     """
     for block in blocks:
         block.attn.fused_attn = False
-
