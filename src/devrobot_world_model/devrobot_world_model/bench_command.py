@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from devrobot_world_model.cli_support import add_learning_arguments
     parser.add_argument('--json', action='store_true', help='Print the figures as JSON.')
     parser.add_argument('--image-size', type=int, default=224, help='Frame side, px (224).')
-    parser.add_argument('--train-updates', type=int, default=10,
-                        help='Timed training updates (default: 10, after 2 untimed).')
+    parser.add_argument('--train-updates', type=int, default=20,
+                        help='Timed training updates (default: 20, after 2 untimed).')
     parser.add_argument('--act-steps', type=int, default=100,
                         help='Timed acting-and-learning steps (default: 100).')
     parser.add_argument('--threads', type=int, default=2,

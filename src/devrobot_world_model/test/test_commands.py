@@ -13,7 +13,8 @@ from devrobot_sim.errors import UsageError
 from devrobot_sim.session_bag import SessionBagWriter
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model import bench_command, train_command
+from devrobot_world_model import bench_command, train_command, training
+from devrobot_world_model.training import train_step
 
 TINY_FLAGS = ['--cnn-patch-size', '4', '--cnn-channels', '8', '--cnn-encoder-blocks', '1',
               '--cnn-decoder-blocks', '1', '--tf-dim', '8', '--tf-depth', '1', '--tf-heads', '2',
@@ -83,6 +84,23 @@ def test_bench_prints_every_figure(capsys):
     for key in ('train_samples_per_s', 'act_learn_steps_per_s', 'select_ms_median',
                 'peak_rss_mb'):
         assert figures[key] > 0
+
+
+def test_bench_measures_training_in_the_precision_asked_for(capsys, monkeypatch):
+    argv = ['--json', '--image-size', '16', '--train-updates', '1', '--act-steps', '1',
+            '--threads', '1'] + TINY_FLAGS
+    timed = []
+
+    def spy(model, optimizer, batch, grad_clip, bf16, *rest, **options):
+        timed.append(bf16)
+        return train_step(model, optimizer, batch, grad_clip, bf16, *rest, **options)
+
+    monkeypatch.setattr(training, 'train_step', spy)
+    for precision in ('bf16', 'fp32'):
+        timed.clear()
+        assert bench_command.main(parse(bench_command, argv + ['--precision', precision])) == 0
+        assert json.loads(capsys.readouterr().out)['precision'] == precision
+        assert timed == [precision == 'bf16'] * 3  # 2 untimed + 1 timed update
 
 
 def test_importing_the_package_does_not_import_torch():
