@@ -56,17 +56,18 @@ def _fill(learner, robot, steps: int) -> None:
         frame = next_frame
 
 
-def train_throughput(learner, updates: int, device: str = 'cpu', bf16: bool | None = None,
-                     compile_model: bool = False) -> float:
+def train_throughput(learner, updates: int, device: str | None = None,
+                     bf16: bool | None = None, compile_model: bool = False) -> float:
     """Training samples per second of `train_step` on replayed batches.
 
-    `bf16` None: the learner's own precision (its config's, resolved for this CPU).
+    `device` and `bf16` None: the learner's own (its config's, resolved for this machine).
     """
     import torch
-    bf16 = learner.bf16 if bf16 is None else bf16
     from devrobot_world_model.training import make_optimizer, train_step
+    bf16 = learner.bf16 if bf16 is None else bf16
+    device = learner.device if device is None else torch.device(device)
     model, optimizer = learner.model, learner.optimizer
-    if device != 'cpu':
+    if device != learner.device:
         model = model.to(device)
         optimizer = make_optimizer(model, 1e-3, 1e-3, 0.0)
     if compile_model:  # the instance attribute shadows the method for this measurement
@@ -76,12 +77,12 @@ def train_throughput(learner, updates: int, device: str = 'cpu', bf16: bool | No
                for _ in range(updates + 2)]
     for index, batch in enumerate(batches):
         if index == 2:
-            if device != 'cpu':
+            if device.type == 'cuda':
                 torch.cuda.synchronize()
             started = time.perf_counter()
         train_step(model, optimizer, batch, config.grad_clip, bf16, False,
                    config.augment_shift_px, config.augment_wrap, device=device)
-    if device != 'cpu':
+    if device.type == 'cuda':
         torch.cuda.synchronize()
     if compile_model:
         del model.forward_loss
@@ -125,6 +126,7 @@ def main(args: argparse.Namespace) -> int:
                    'autoencoder': learner.model.config.autoencoder,
                    'predictor': learner.model.config.predictor,
                    'parameters': sum(p.numel() for p in learner.model.parameters()),
+                   'device': str(learner.device),
                    'precision': 'bf16' if learner.bf16 else 'fp32',
                    'train_samples_per_s': round(train_throughput(learner, args.train_updates), 1)}
         steps_per_s, latencies = act_and_learn(learner, robot, args.act_steps)

@@ -25,6 +25,7 @@ from devrobot_sim.action_selectors import make_selector
 from devrobot_sim.config_fields import setting
 from devrobot_sim.motor import action_index, MotorStatus, Transition
 from devrobot_world_model import checkpoint_io
+from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.cpu_memory import keep_freed_memory
 from devrobot_world_model.metrics import ActionTimer, MetricsLogger, StreakCounter
 from devrobot_world_model.model_io import (
@@ -69,9 +70,10 @@ class LearnerConfig:
     augment_wrap: bool = setting(
         True, 'Shift by rolling around (exact for the toroidal world); off: replicate edges, '
         'for camera images.')
+    device: str = setting('auto', DEVICE_HELP)
     precision: str = setting(
         'auto', "Training arithmetic: 'bf16' (bfloat16 autocast), 'fp32', or 'auto': bf16 where "
-        'the hardware runs it natively (a CPU with AVX512-BF16 or AMX, a recent GPU), else fp32.')
+        'the device runs it natively (a CPU with AVX512-BF16 or AMX, a recent GPU), else fp32.')
     seed: int = setting(0, 'Seed of weights, minibatches and exploration.')
     checkpoint_every: int = setting(500, 'Save a checkpoint every N training updates; 0: never.')
     checkpoint_replay: int = setting(
@@ -125,7 +127,8 @@ class Learner:
         self._rng = np.random.default_rng(self.config.seed)
         torch.manual_seed(self.config.seed)
         keep_freed_memory()
-        self.bf16 = use_bf16(self.config.precision)  # resolved once: 'auto' asks the CPU
+        self.device = resolve_device(self.config.device)
+        self.bf16 = use_bf16(self.config.precision, self.device.type)  # 'auto' asks the device
         self.model = self.optimizer = self.replay = self._context = None
         self.steps = self.updates = self.skipped = 0
         self._update_credit = 0.0
@@ -142,7 +145,7 @@ class Learner:
 
     def _build(self, image_size: int, frame_shape: tuple, spec=None) -> None:
         spec = spec or model_spec(image_size, len(self.action_space), self.model_configs)
-        self.model = build_model(spec)
+        self.model = build_model(spec).to(self.device)
         self.history = self.model.history
         # (frame, action) of the last transitions observed: the history `inspect` predicts
         # from, so a model trained on several frames is also asked with several
@@ -194,10 +197,10 @@ class Learner:
         """Per-action uncertainty: the predicted log pixel loss of predicting each action."""
         self._ensure_model(pixels)
         self.model.eval()
-        latents = self.model.encode(_unit(pixels))  # [1, N, D]
+        latents = self.model.encode(self._unit(pixels))  # [1, N, D]
         n = len(self.action_space)
         log_error = self.model.predicted_log_error(latents.expand(n, -1, -1),
-                                                   torch.arange(n))  # [A]
+                                                   torch.arange(n, device=self.device))  # [A]
         return [float(v) for v in log_error]
 
     def select(self, pixels: np.ndarray) -> tuple:
@@ -226,7 +229,7 @@ class Learner:
         if len(self.replay):
             frames += list(self.replay.sample(self.config.batch_size - 1)['next_frames'])
         metrics = train_autoencoder_step(self.model, self.optimizer, np.stack(frames),
-                                         self.config.grad_clip, self.bf16)
+                                         self.config.grad_clip, self.bf16, self.device)
         self._last_recon_loss = metrics['train/autoencoder_training_loss']
         self._streak.step(True)
         metrics['train/consecutive_autoencoder_iterations'] = self._streak.current
@@ -285,7 +288,7 @@ class Learner:
             batch = self.replay.sample(config.batch_size, self.history)
             metrics.update(train_step(self.model, self.optimizer, batch, config.grad_clip,
                                       self.bf16, detailed, config.augment_shift_px,
-                                      config.augment_wrap))
+                                      config.augment_wrap, self.device))
             self.updates += 1
             metrics['train/non_finite_total'] = metrics.get('train/non_finite_total', 0) + \
                 metrics['train/non_finite_skipped']
@@ -318,7 +321,8 @@ class Learner:
                 continue
             metrics.update(train_level_step(self.model, self.optimizer, level, batch,
                                             config.grad_clip, self.bf16,
-                                            config.augment_shift_px, config.augment_wrap))
+                                            config.augment_shift_px, config.augment_wrap,
+                                            self.device))
             self._track_level(level, metrics[f'train/level_{level}_patch_loss'])
         top = self.active_levels - 1
         if (self.active_levels < self.model.config.hierarchy_levels
@@ -339,15 +343,16 @@ class Learner:
     def _fresh_error(self, transition: Transition, index: int) -> float:
         """The prediction pixel loss on this transition before learning from it."""
         self.model.eval()
-        latents = self.model.encode(_unit(np.asarray(transition.frame.pixels)))[:, None]
-        predicted = self.model.decode(self.model.predict(latents, torch.tensor([[index]])))
-        target = _unit(np.asarray(transition.next_frame.pixels))
+        latents = self.model.encode(self._unit(transition.frame.pixels))[:, None]
+        predicted = self.model.decode(self.model.predict(
+            latents, torch.tensor([[index]], device=self.device)))
+        target = self._unit(transition.next_frame.pixels)
         return float(self.model.pixel_loss(predicted, target).mean())
 
     @torch.no_grad()
     def _reconstruction_loss(self, pixels: np.ndarray) -> float:
         self.model.eval()
-        images = _unit(pixels)
+        images = self._unit(pixels)
         return float(self.model.pixel_loss(self.model.decode(self.model.encode(images)),
                                            images).mean())
 
@@ -364,15 +369,22 @@ class Learner:
         frames = np.stack([frame for frame, _ in self._context] + [np.asarray(pixels)])
         past = torch.tensor([action for _, action in self._context], dtype=torch.int64)
         actions = torch.cat([past.expand(n, -1), torch.arange(n)[:, None]], dim=1)  # [A, T]
-        with autocast_context(False):
-            latents = self.model.encode(to_unit_images(torch.from_numpy(frames)))  # [T, N, D]
+        actions = actions.to(self.device)
+        with autocast_context(False, self.device.type):
+            latents = self.model.encode(to_unit_images(torch.from_numpy(frames).to(
+                self.device)))  # [T, N, D]
             history = latents[None].expand(n, -1, -1, -1)  # [A, T, N, D]
             predicted = self.model.decode(self.model.predict(history, actions))
             reconstruction = self.model.decode(latents[-1:])
-        images = to_uint8_images(torch.sigmoid(torch.cat([reconstruction, predicted])))
+        images = to_uint8_images(torch.sigmoid(torch.cat([reconstruction, predicted]))).cpu()
         return {'reconstruction': images[0].numpy(),
                 'predictions': [image.numpy() for image in images[1:]],
                 'scores': self.scores(pixels)}
+
+    def _unit(self, pixels: np.ndarray) -> torch.Tensor:
+        """uint8 `[H, W, 3]` -> float `[1, 3, H, W]` in [0, 1] on the model's device."""
+        return to_unit_images(torch.from_numpy(np.ascontiguousarray(pixels))[None].to(
+            self.device))
 
     # -- persistence ------------------------------------------------------------------------
 
@@ -400,8 +412,3 @@ class Learner:
         finally:
             if self.logger is not None:
                 self.logger.close()
-
-
-def _unit(pixels: np.ndarray) -> torch.Tensor:
-    """uint8 `[H, W, 3]` -> float `[1, 3, H, W]` in [0, 1]."""
-    return to_unit_images(torch.from_numpy(np.ascontiguousarray(pixels))[None])

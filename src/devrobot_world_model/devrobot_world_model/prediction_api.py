@@ -13,6 +13,7 @@ import torch
 
 from devrobot_sim.motor import action_index, MotorCommand
 from devrobot_world_model import checkpoint_io
+from devrobot_world_model.compute_device import resolve_device
 from devrobot_world_model.model_io import model_from_payload
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
 
@@ -24,6 +25,7 @@ class PredictionModel:
         self.model = model.eval()
         self.action_space = tuple(action_space)
         self.image_size = model.spec.image_size
+        self.device = next(model.parameters()).device  # inputs go there, outputs come back
 
     def _images(self, frames) -> torch.Tensor:
         frames = np.asarray(frames)
@@ -31,7 +33,7 @@ class PredictionModel:
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
             raise ValueError(f'frames must be uint8 [B, {size}, {size}, 3], got '
                              f'{frames.dtype} {list(frames.shape)}')
-        return to_unit_images(torch.from_numpy(np.ascontiguousarray(frames)))
+        return to_unit_images(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
 
     def command_indices(self, commands: Sequence) -> torch.Tensor:
         """Indices into `action_space` of MotorCommands or dicts with left/right/duration."""
@@ -45,17 +47,18 @@ class PredictionModel:
                 raise ValueError(f'{command} is not in the model\'s action space '
                                  f'{list(self.action_space)}')
             indices.append(index)
-        return torch.tensor(indices, dtype=torch.int64)
+        return torch.tensor(indices, dtype=torch.int64, device=self.device)
 
     @torch.no_grad()
     def encode(self, frames) -> torch.Tensor:
-        """uint8 `[B, H, W, 3]` -> latent tokens, float `[B, N, D]`."""
+        """uint8 `[B, H, W, 3]` -> latent tokens, float `[B, N, D]` (on the model's device)."""
         return self.model.encode(self._images(frames))
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> np.ndarray:
         """Latent tokens `[B, N, D]` -> uint8 frames `[B, H, W, 3]`."""
-        return to_uint8_images(torch.sigmoid(self.model.decode(latents))).numpy()
+        latents = torch.as_tensor(latents, device=self.device)
+        return to_uint8_images(torch.sigmoid(self.model.decode(latents))).cpu().numpy()
 
     def reconstruct(self, frames) -> np.ndarray:
         """uint8 `[B, H, W, 3]` through the autoencoder -> uint8 `[B, H, W, 3]`."""
@@ -71,8 +74,11 @@ class PredictionModel:
         return self.decode(self.model.predict(latents[:, None], actions[:, None]))
 
 
-def load(path) -> PredictionModel:
-    """A model from a checkpoint file or a checkpoints folder (falls back to its backup)."""
+def load(path, device: str = 'cpu') -> PredictionModel:
+    """A model from a checkpoint file or a checkpoints folder (falls back to its backup).
+
+    `device`: 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when torch finds one).
+    """
     payload = checkpoint_io.load_checkpoint(path)
     model, action_space = model_from_payload(payload)
-    return PredictionModel(model, action_space)
+    return PredictionModel(model.to(resolve_device(device)), action_space)

@@ -129,12 +129,12 @@ def train_step(model, optimizer, batch: dict, grad_clip: float = 1.0, bf16: bool
 
 
 def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float = 1.0,
-                     bf16: bool = False, shift_px: int = 0, shift_wrap: bool = True) -> dict:
+                     bf16: bool = False, shift_px: int = 0, shift_wrap: bool = True,
+                     device: str = 'cpu') -> dict:
     """One update of hierarchy level `level` on chained runs from `sample_sequences`."""
     model.train()
-    frames, actions, next_frames = batch_to_tensors(batch, shift_px=shift_px,
-                                                    shift_wrap=shift_wrap)
-    with autocast_context(bf16):
+    frames, actions, next_frames = batch_to_tensors(batch, device, shift_px, shift_wrap)
+    with autocast_context(bf16, frames.device.type):
         loss, prediction = model.level_loss(level, frames[:, 0], actions, next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
     return {f'train/level_{level}_skipped': metrics['train/non_finite_skipped'],
@@ -142,11 +142,11 @@ def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float
 
 
 def train_autoencoder_step(model, optimizer, images_uint8: np.ndarray, grad_clip: float = 1.0,
-                           bf16: bool = False) -> dict:
+                           bf16: bool = False, device: str = 'cpu') -> dict:
     """One autoencoder-only update on frames uint8 `[B, H, W, 3]` (quality-gate idling)."""
     model.train()
-    images = to_unit_images(torch.from_numpy(np.ascontiguousarray(images_uint8)))
-    with autocast_context(bf16):
+    images = to_unit_images(torch.from_numpy(np.ascontiguousarray(images_uint8)).to(device))
+    with autocast_context(bf16, images.device.type):
         loss, parts = model.reconstruction_loss(images)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
     metrics['train/autoencoder_training_loss'] = float(loss.detach())
