@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Frames per predict call (default: 64).')
     parser.add_argument('--horizons', type=int, nargs='+', default=[1, 5, 10],
                         help='Open-loop horizons, in steps (default: 1 5 10).')
+    parser.add_argument('--device', default='auto',
+                        help="Where the model predicts: 'auto' (a GPU when torch finds one), "
+                             "'cpu', 'cuda' or 'cuda:N' (default: auto).")
     add_config_arguments(parser, ToroidalDotConfig, skip=('seed',))
 
 
@@ -43,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.states < 1 or args.batch_size < 1 or min(args.horizons) < 1:
         raise UsageError('--states, --batch-size and --horizons must be at least 1')
-    model = load_model(pathlib.Path(args.checkpoint))
+    model = load_model(pathlib.Path(args.checkpoint), args.device)
     overrides = {}
     trained_size = getattr(model, 'image_size', None)
     if trained_size and args.image_size is None:
@@ -70,13 +73,13 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_model(path: pathlib.Path):
-    """`devrobot_world_model.load(path)`, with every way a path can be wrong as a UsageError."""
+def load_model(path: pathlib.Path, device: str = 'cpu'):
+    """`devrobot_world_model.load(path, device)`, every way it can fail as a UsageError."""
     if not path.exists():
         raise UsageError(f'no checkpoint at {path}')
     import devrobot_world_model  # looked up at call time, so tests can put a fake `load` there
     try:
-        return devrobot_world_model.load(path)
+        return devrobot_world_model.load(path, device=device)
     except UsageError:
         raise
     except (OSError, ValueError, KeyError) as error:

@@ -9,7 +9,12 @@ import pytest
 import devrobot_world_model
 from devrobot_sim.errors import UsageError
 from devrobot_sim.motor import MotorCommand
+from devrobot_sim.sim_robot import SimRobot
+from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model import eval_command
+from devrobot_world_model.learner import Learner, LearnerConfig
+from devrobot_world_model.metrics import RecordingLogger
+from tiny_models import tiny_configs
 
 SMALL_FLAGS = ['--states', '16', '--image-size', '64', '--dot-radius', '3',
                '--move-pixels', '9', '--horizons', '1', '3']
@@ -42,9 +47,9 @@ def checkpoint(tmp_path, monkeypatch):
     folder.mkdir()
     models = {}
 
-    def load(path):
+    def load(path, device='cpu'):
         models[str(path)] = model = models.get('next', OracleModel())
-        model.loaded_from = path
+        model.loaded_from, model.device = path, device
         return model
 
     monkeypatch.setattr(devrobot_world_model, 'load', load, raising=False)
@@ -97,7 +102,7 @@ def test_missing_checkpoint_exits_2_with_one_line(tmp_path, capsys):
 def test_unreadable_checkpoint_is_a_usage_error(checkpoint, monkeypatch):
     folder, _ = checkpoint
 
-    def broken(path):
+    def broken(path, device='cpu'):
         raise ValueError('not a checkpoint')
 
     monkeypatch.setattr(devrobot_world_model, 'load', broken)
@@ -159,3 +164,21 @@ def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, ca
     (folder / 'checkpoint.pt').write_bytes(b'truncated')
     with pytest.raises(UsageError, match='no usable checkpoint'):
         eval_command.main(parse(['--checkpoint', str(folder)] + flags))
+
+
+def test_the_device_goes_to_load(checkpoint, capsys):
+    folder, models = checkpoint
+    assert eval_command.main(parse(['--checkpoint', str(folder), '--device', 'cpu']
+                                   + SMALL_FLAGS)) == 0
+    assert models[str(folder)].device == 'cpu'
+
+
+def test_an_unknown_device_is_a_usage_error(tmp_path):
+    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
+    learner = Learner(robot.action_space, LearnerConfig(), tiny_configs(), run_dir=tmp_path,
+                      logger=RecordingLogger())
+    learner.select(robot.read().pixels)  # builds the model
+    learner.save()
+    with pytest.raises(UsageError, match="cannot load the checkpoint.*device 'tpu'"):
+        eval_command.main(parse(['--checkpoint', str(tmp_path / 'checkpoints'), '--device',
+                                 'tpu'] + SMALL_FLAGS))
