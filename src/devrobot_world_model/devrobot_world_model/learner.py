@@ -59,7 +59,7 @@ class LearnerConfig:
     lr_half_life_updates: int = setting(
         500, 'Halve the learning rates every N updates, down to lr_floor (sharper late '
         'predictions: seed 1 of the dot world went from R² 0.934 to 0.961 on "move" at 1,000 '
-        'steps); 0: constant.')
+        'steps); 0: constant (the ViT autoencoder learns faster so).')
     lr_floor: float = setting(
         0.25, 'Smallest fraction of the learning rates the decay reaches (and keeps, so a long '
         'run goes on learning).')

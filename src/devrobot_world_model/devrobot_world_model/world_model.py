@@ -32,7 +32,9 @@ from devrobot_world_model.predictors import (
 class WorldModelConfig:
     """Which parts make the world model, and how its loss weighs them."""
 
-    autoencoder: str = setting('cnn', "Autoencoder: 'cnn' (default) or 'vit'.")
+    autoencoder: str = setting(
+        'cnn', "Autoencoder: 'cnn' (default) or 'vit' (train it with --lr-half-life-updates 0: "
+        'see docs/world_model.md).')
     predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
     pixel_loss: str = setting(
         'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "
