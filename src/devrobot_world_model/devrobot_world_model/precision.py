@@ -2,7 +2,8 @@
 
 bfloat16 autocast runs convolutions and matrix products at half the bytes; on a CPU with native
 bf16 instructions (AVX512-BF16 or AMX) the default model trained about 30 % faster, and on the
-dot world it learned as well (docs/world_model.md). Without them the CPU emulates bf16 and is
+dot world it learned as well once the predictor was kept in float32 (`WorldModel.
+predict_for_loss`; docs/world_model.md). Without them the CPU emulates bf16 and is
 slower than float32, so 'auto' looks before it chooses. Losses, optimizer state and weights stay
 float32 either way; prediction and evaluation always run in float32.
 """
