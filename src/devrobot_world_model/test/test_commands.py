@@ -103,6 +103,42 @@ def test_bench_measures_training_in_the_precision_asked_for(capsys, monkeypatch)
         assert timed == [precision == 'bf16'] * 3  # 2 untimed + 1 timed update
 
 
+def test_bench_compiled_training_traces_the_model_and_matches_eager(tmp_path, monkeypatch):
+    """The CUDA `torch.compile` figure's code path, traced here with a backend needing no GPU."""
+    import torch
+    from devrobot_world_model.cli_support import learning_configs
+    from devrobot_world_model.learner import Learner
+    from devrobot_world_model.metrics import RecordingLogger
+
+    args = parse(bench_command, ['--image-size', '16', '--precision', 'fp32'] + TINY_FLAGS)
+    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
+    robot = bench_command._sim(16, learner_config.seed)
+    learner = Learner(robot.action_space, learner_config, model_configs,
+                      checkpoint_dir=tmp_path, logger=RecordingLogger())
+    bench_command._fill(learner, robot, 16)
+    compiled_calls, real_compile = [], torch.compile
+
+    def compile_for_test(function):
+        compiled = real_compile(function, backend='aot_eager')
+
+        def counted(*inputs):
+            compiled_calls.append(1)
+            return compiled(*inputs)
+        return counted
+
+    monkeypatch.setattr(torch, 'compile', compile_for_test)
+    assert bench_command.train_throughput(learner, 1, compile_model=True) > 0
+    assert len(compiled_calls) == 3  # 2 untimed + 1 timed update, all through the compiled loss
+    assert 'forward_loss' not in vars(learner.model)  # the method is back for everyone else
+
+    batch = learner.replay.sample(4, learner.history)
+    frames, actions, next_frames = training.batch_to_tensors(batch, 'cpu', 0, True)
+    learner.model.eval()  # no mask draw, so both paths see the same computation
+    eager = learner.model.forward_loss(frames, actions, next_frames)[0]
+    traced = real_compile(learner.model.forward_loss, backend='aot_eager')
+    assert torch.allclose(traced(frames, actions, next_frames)[0], eager, rtol=1e-5)
+
+
 def test_importing_the_package_does_not_import_torch():
     code = 'import sys, devrobot_world_model; print("torch" in sys.modules)'
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
