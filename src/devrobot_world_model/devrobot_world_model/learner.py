@@ -24,7 +24,7 @@ import torch
 from devrobot_sim.action_selectors import make_selector
 from devrobot_sim.config_fields import setting
 from devrobot_sim.motor import action_index, MotorStatus, Transition
-from devrobot_world_model import checkpoint_io
+from devrobot_world_model import checkpoint_io, lr_schedule
 from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.cpu_memory import keep_freed_memory
 from devrobot_world_model.metrics import ActionTimer, MetricsLogger, StreakCounter
@@ -56,10 +56,7 @@ class LearnerConfig:
     predictor_lr: float = setting(
         2e-3, "Default learning rate of predictor and heads (twice the autoencoder's: with the "
         'autoencoder learning from reconstruction alone, the predictor must catch up).')
-    lr_half_life_updates: int = setting(
-        500, 'Halve the learning rates every N updates, down to lr_floor (sharper late '
-        'predictions: seed 1 of the dot world went from R² 0.934 to 0.961 on "move" at 1,000 '
-        'steps); 0: constant (the ViT autoencoder learns faster so).')
+    lr_half_life_updates: int = setting(lr_schedule.AUTO, lr_schedule.HELP)
     lr_floor: float = setting(
         0.25, 'Smallest fraction of the learning rates the decay reaches (and keeps, so a long '
         'run goes on learning).')
@@ -102,6 +99,8 @@ class LearnerConfig:
             raise ValueError('updates_per_step must be >= 0 and epsilon in [0, 1]')
         if self.precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
+        if self.lr_half_life_updates < lr_schedule.AUTO:
+            raise ValueError(f'lr_half_life_updates must be >= 0, or {lr_schedule.AUTO} (auto)')
 
 
 class Learner:
@@ -153,6 +152,8 @@ class Learner:
         lrs = [explicit if explicit is not None else default for explicit, default in
                zip(self._explicit_lr, (self.config.autoencoder_lr, self.config.predictor_lr))]
         self.optimizer = make_optimizer(self.model, *lrs, self.config.weight_decay)
+        self.lr_half_life = lr_schedule.resolve_half_life(self.config.lr_half_life_updates,
+                                                          self.model.config.autoencoder)
         for group in self.optimizer.param_groups:
             group['initial_lr'] = group['lr']  # the rate the decay starts from
         self.replay = ReplayBuffer(self.config.replay_capacity, frame_shape, self.config.seed)
@@ -306,9 +307,9 @@ class Learner:
         return metrics
 
     def _decay_learning_rates(self) -> None:
-        half_life = self.config.lr_half_life_updates
-        if half_life > 0:
-            factor = max(self.config.lr_floor, 0.5 ** (self.updates / half_life))
+        if self.lr_half_life > 0:
+            factor = lr_schedule.decay_factor(self.updates, self.lr_half_life,
+                                              self.config.lr_floor)
             for group in self.optimizer.param_groups:
                 group['lr'] = group['initial_lr'] * factor
 

@@ -33,8 +33,8 @@ class WorldModelConfig:
     """Which parts make the world model, and how its loss weighs them."""
 
     autoencoder: str = setting(
-        'cnn', "Autoencoder: 'cnn' (default) or 'vit' (train it with --lr-half-life-updates 0: "
-        'see docs/world_model.md).')
+        'cnn', "Autoencoder: 'cnn' (default) or 'vit' (the original's masked autoencoder; the "
+        'learning-rate schedule follows it: see --lr-half-life-updates).')
     predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
     pixel_loss: str = setting(
         'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "

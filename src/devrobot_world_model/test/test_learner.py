@@ -209,3 +209,24 @@ def test_inspect_predicts_from_the_history_the_predictor_was_trained_on():
         alone = model.decode(model.predict(latents[None, -1:], torch.tensor([[0]])))
     assert not np.array_equal(seen['predictions'][0],
                               to_uint8_images(torch.sigmoid(alone))[0].numpy())
+
+
+@pytest.mark.parametrize('autoencoder, setting, expected', [
+    ('cnn', -1, 500), ('vit', -1, 0), ('vit', 7, 7), ('cnn', 0, 0)])
+def test_the_default_half_life_follows_the_autoencoder_and_an_explicit_one_wins(
+        autoencoder, setting, expected):
+    learner = make_learner(configs=tiny_configs(autoencoder=autoencoder),
+                           lr_half_life_updates=setting)
+    drive(learner, tiny_robot(), 1)  # the model (and its schedule) is built at the first frame
+    assert learner.lr_half_life == expected
+    assert LearnerConfig().lr_half_life_updates == -1
+    with pytest.raises(ValueError, match='lr_half_life_updates'):
+        LearnerConfig(lr_half_life_updates=-2)
+
+
+def test_the_vit_keeps_its_learning_rates_by_default():
+    learner = make_learner(configs=tiny_configs(autoencoder='vit'), lr_half_life_updates=-1)
+    drive(learner, tiny_robot(), 12)
+    assert learner.updates > 5
+    assert [group['lr'] for group in learner.optimizer.param_groups] == \
+        [group['initial_lr'] for group in learner.optimizer.param_groups]
