@@ -20,7 +20,8 @@ def resolve_half_life(setting: int, autoencoder: str) -> int:
 
 
 def decay_factor(updates: int, half_life: int, floor: float) -> float:
-    """The fraction of its initial learning rate a group uses after `updates` updates."""
-    if half_life <= 0:
-        return 1.0
+    """The fraction of its initial learning rate a group uses after `updates` updates.
+
+    `half_life` > 0; with 0 (constant rates) the learner leaves the rates alone instead.
+    """
     return max(floor, 0.5 ** (updates / half_life))
