@@ -1,4 +1,4 @@
-"""Clocks satisfying `devrobot_sim.robot.Clock`."""
+"""Clocks satisfying `devrobot_core.robot.Clock`."""
 
 from __future__ import annotations
 

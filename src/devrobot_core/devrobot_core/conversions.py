@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
 
 NS_PER_S = 1_000_000_000
 CAMERA_FRAME_ID = 'camera_optical_frame'

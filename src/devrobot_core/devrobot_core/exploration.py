@@ -12,9 +12,9 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
-from devrobot_sim.action_selectors import ActionSelector
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, Transition
-from devrobot_sim.transitions import TransitionAssembler
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, Transition
+from devrobot_core.selectors import ActionSelector
+from devrobot_core.transitions import TransitionAssembler
 
 
 class Policy(Protocol):

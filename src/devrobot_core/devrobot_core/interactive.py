@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence, TextIO
 
-from devrobot_sim.motor import MotorCommand
+from devrobot_core.motor import MotorCommand
 
 
 class StopRequested(Exception):

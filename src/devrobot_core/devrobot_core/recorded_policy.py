@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from devrobot_sim.action_selectors import ActionSelector
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.motor import action_index, MotorCommand, MotorOutcome, Transition
+from devrobot_core.interactive import StopRequested
+from devrobot_core.motor import action_index, MotorCommand, MotorOutcome, Transition
+from devrobot_core.selectors import ActionSelector
 
 MATCH_TOLERANCE = 1e-3  # speeds and durations closer than this are the same command
 
@@ -127,7 +127,7 @@ def map_commands(commands: Sequence[MotorCommand], action_space: Sequence[MotorC
 
 def load_recorded_commands(path) -> tuple:
     """(SessionInfo, commands in recorded order) of the bag at `path`; ValueError if unreadable."""
-    from devrobot_sim.session_bag import read_session, SessionBagError
+    from devrobot_core.bags.session_bag import read_session, SessionBagError
 
     try:
         info, events = read_session(Path(path))
@@ -222,5 +222,5 @@ def recorded_selector_factory(argument: str, n_actions: int, seed: int = 0,
 
 def register_recorded_selector() -> None:
     """Make `recorded:...` specs build recorded selectors (idempotent)."""
-    from devrobot_sim.action_selectors import register_selector
+    from devrobot_core.selectors import register_selector
     register_selector('recorded', recorded_selector_factory)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol, Sequence
 
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 
 
 class Robot(Protocol):

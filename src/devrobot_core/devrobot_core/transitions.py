@@ -20,7 +20,7 @@ import bisect
 from collections import Counter
 from typing import Iterable, Iterator
 
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, MotorStatus, Transition
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, MotorStatus, Transition
 
 _NO_MOTION = (MotorStatus.REJECTED_STALE, MotorStatus.REJECTED_INVALID)
 

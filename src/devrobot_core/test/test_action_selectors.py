@@ -2,7 +2,7 @@
 
 import pytest
 
-from devrobot_sim.action_selectors import make_selector, register_selector, SEQUENCES
+from devrobot_core.selectors import make_selector, register_selector, SEQUENCES
 
 
 def run(selector, n):

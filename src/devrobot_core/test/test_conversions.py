@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from devrobot_sim import conversions
-from devrobot_sim.motor import MotorCommand, MotorOutcome, MotorStatus
-from devrobot_sim.msg_types import get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE
+from devrobot_core import conversions
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.msg_types import get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE
 
 
 def namespace(value):

@@ -4,8 +4,8 @@ import shutil
 
 import pytest
 
-from devrobot_sim import msg_types
-from devrobot_sim.motor import MotorStatus
+from devrobot_core import msg_types
+from devrobot_core.motor import MotorStatus
 
 
 def test_motor_status_matches_the_msg_constants():

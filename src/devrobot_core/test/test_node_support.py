@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 
 import pytest
-import rclpy_double
+from devrobot_core.testing import rclpy_double
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.node_support import declare_config, spin_node, watch_config
+from devrobot_core.config_fields import setting
+from devrobot_core.ros.node_support import declare_config, spin_node, watch_config
 
 
 @dataclass
@@ -93,7 +93,7 @@ def test_spin_node_closes_before_destroying(monkeypatch):
 
 
 def test_spin_node_turns_bad_input_into_one_line_and_status_2(monkeypatch, capsys):
-    from devrobot_sim.errors import UsageError
+    from devrobot_core.errors import UsageError
     ros = rclpy_double.install(monkeypatch)
 
     def broken():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rclpy_double
-from rclpy_double.messages import message_class, service_class, to_rosbags
+from devrobot_core.testing import rclpy_double
+from devrobot_core.testing.rclpy_double.messages import message_class, service_class, to_rosbags
 
-from devrobot_sim.msg_types import get_devrobot_typestore
+from devrobot_core.msg_types import get_devrobot_typestore
 
 MSG_DIR = Path(__file__).resolve().parents[2] / 'devrobot_interfaces' / 'msg'
 USED_TYPES = [

@@ -5,8 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
-from devrobot_sim.transitions import TransitionAssembler, transitions_from_events
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.transitions import TransitionAssembler, transitions_from_events
 
 MS = 1_000_000
 MOVE = MotorCommand(0.0, 0.12, 0.2)

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from devrobot_sim import conversions
-from devrobot_sim.motor import (
+from devrobot_core import conversions
+from devrobot_core.motor import (
     action_space_from_dicts, action_space_to_dicts, Frame, MotorCommand, MotorOutcome)
-from devrobot_sim.msg_types import (
+from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
 
 IMAGE_TOPIC = '/camera/image_raw'

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from devrobot_sim.config_fields import setting
+from devrobot_core.config_fields import setting
 
 BAG_FILE_SUFFIXES = ('.mcap', '.db3')
 BYTES_PER_GB = 1024 ** 3

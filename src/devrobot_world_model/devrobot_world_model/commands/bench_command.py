@@ -21,11 +21,11 @@ import time
 
 import numpy as np
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from devrobot_world_model.cli_support import add_learning_arguments
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
     parser.add_argument('--json', action='store_true', help='Print the figures as JSON.')
     parser.add_argument('--image-size', type=int, default=224, help='Frame side, px (224).')
     parser.add_argument('--train-updates', type=int, default=20,
@@ -63,7 +63,7 @@ def train_throughput(learner, updates: int, device: str | None = None,
     `device` and `bf16` None: the learner's own (its config's, resolved for this machine).
     """
     import torch
-    from devrobot_world_model.training import make_optimizer, train_step
+    from devrobot_world_model.learning.training import make_optimizer, train_step
     bf16 = learner.bf16 if bf16 is None else bf16
     device = learner.device if device is None else torch.device(device)
     model, optimizer = learner.model, learner.optimizer
@@ -91,7 +91,7 @@ def train_throughput(learner, updates: int, device: str | None = None,
 
 def act_and_learn(learner, robot, steps: int) -> tuple:
     """(steps per second of the full loop, select latencies in ms)."""
-    from devrobot_sim.motor import Transition
+    from devrobot_core.motor import Transition
     frame, latencies = robot.read(), []
     started = time.perf_counter()
     for _ in range(steps):
@@ -107,9 +107,9 @@ def act_and_learn(learner, robot, steps: int) -> tuple:
 
 def main(args: argparse.Namespace) -> int:
     import torch
-    from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner
-    from devrobot_world_model.metrics import RecordingLogger
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner
+    from devrobot_world_model.learning.metrics import RecordingLogger
 
     if args.train_updates < 1 or args.act_steps < 1 or args.threads < 1:
         raise UsageError('--train-updates, --act-steps and --threads must be at least 1')

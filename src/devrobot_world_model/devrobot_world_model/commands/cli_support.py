@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.world_model import CONFIG_CLASSES
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.model.world_model import CONFIG_CLASSES
 
 
 def add_learning_arguments(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:

@@ -16,9 +16,9 @@ import sys
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import action_index
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import action_index
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from devrobot_world_model import evaluation  # numpy only; the model import is torch
+    from devrobot_world_model.evaluation import evaluation  # numpy only; the model import is torch
 
     if args.states < 1 or args.batch_size < 1 or min(args.horizons) < 1:
         raise UsageError('--states, --batch-size and --horizons must be at least 1')

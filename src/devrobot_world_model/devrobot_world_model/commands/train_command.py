@@ -13,14 +13,14 @@ import json
 import pathlib
 import time
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
-from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from devrobot_world_model.cli_support import add_learning_arguments
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
     parser.add_argument('--bag', nargs='+', required=True, metavar='PATH',
                         help='Session bag folders (recorded by devrobot run or ros2 bag record).')
     parser.add_argument('--out', required=True, metavar='DIR',
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def bag_action_space(sessions: list) -> tuple:
     """The action space every bag agrees on; UsageError when they differ or none says."""
-    from devrobot_sim.motor import action_space_from_dicts, MotorCommand
+    from devrobot_core.motor import action_space_from_dicts, MotorCommand
     spaces = {}
     for session in sessions:
         if not session.action_space:
@@ -59,10 +59,10 @@ def bag_action_space(sessions: list) -> tuple:
 
 
 def main(args: argparse.Namespace) -> int:
-    from devrobot_sim.session_bag import read_session, SessionBagError
-    from devrobot_sim.transitions import transitions_from_events
-    from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner
+    from devrobot_core.bags.session_bag import read_session, SessionBagError
+    from devrobot_core.transitions import transitions_from_events
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner
 
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')

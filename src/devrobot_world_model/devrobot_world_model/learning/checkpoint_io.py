@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = 'checkpoint.pt'

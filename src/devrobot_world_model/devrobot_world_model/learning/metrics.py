@@ -30,8 +30,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import torch
 
-from devrobot_sim.errors import UsageError
-from devrobot_world_model import pixel_losses
+from devrobot_core.errors import UsageError
+from devrobot_world_model.model import pixel_losses
 
 METRICS_FILE = 'metrics.jsonl'
 WANDB_MODES = ('online', 'offline')

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from devrobot_sim.config_fields import setting
+from devrobot_core.config_fields import setting
 
 EPOCH_LOSS_KEY = 'train/predictor_training_loss'
 

@@ -12,10 +12,10 @@ import math
 import numpy as np
 import torch
 
-from devrobot_world_model.metrics import (
+from devrobot_world_model.learning.metrics import (
     gradient_norm, gradient_norms, per_layer_medians, snapshot_parameters,
     update_to_weight_ratios, uwr_percentile)
-from devrobot_world_model.pixel_losses import to_unit_images
+from devrobot_world_model.model.pixel_losses import to_unit_images
 
 
 def batch_to_tensors(batch: dict, device: str = 'cpu', shift_px: int = 0,

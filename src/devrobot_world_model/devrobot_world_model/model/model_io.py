@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-from devrobot_sim.motor import action_space_from_dicts, action_space_to_dicts
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.world_model import ModelSpec, WorldModel
+from devrobot_core.motor import action_space_from_dicts, action_space_to_dicts
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 
 MODEL_FORMAT = 'devrobot_world_model/1'
 

@@ -20,11 +20,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from devrobot_sim.config_fields import setting
-from devrobot_world_model.autoencoders import (
+from devrobot_core.config_fields import setting
+from devrobot_world_model.model.autoencoders import (
     build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
-from devrobot_world_model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
-from devrobot_world_model.predictors import (
+from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
+from devrobot_world_model.model.predictors import (
     build_predictor, history_length, LstmPredictorConfig, TransformerPredictorConfig)
 
 

@@ -6,7 +6,7 @@ still; with it, the next camera frame after the deadline may act again.
 
 from __future__ import annotations
 
-from devrobot_sim.motor import MotorCommand
+from devrobot_core.motor import MotorCommand
 
 NS_PER_S = 1_000_000_000
 

@@ -1,7 +1,7 @@
 """The world-model node's window for people: images, scores and metrics as ROS topics.
 
 A shell piece (it creates publishers on the node it is given); the conversions it relies on are
-the pure functions of `inspection` and `devrobot_sim.conversions`.
+the pure functions of `inspection` and `devrobot_core.conversions`.
 - `world_model/reconstruction` and `world_model/prediction/action_<i>`: sensor_msgs/Image, rgb8,
   stamped like the camera frame they were computed from (rviz, Foxglove);
 - `world_model/scores`: std_msgs/Float32MultiArray, one score per action (rqt_plot `data[i]`);
@@ -16,8 +16,8 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, Float64
 
-from devrobot_sim.conversions import build_image
-from devrobot_world_model import inspection
+from devrobot_core.conversions import build_image
+from devrobot_world_model.node import inspection
 
 IMAGE_DEPTH = 2  # inspection images are large and only the newest matters
 

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import action_space_from_flat
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import action_space_from_flat
 
 # The toroidal-dot world's (stay, move) commands, flat: left, right, duration_s per command.
 DEFAULT_ACTION_SPACE = [0.0, 0.0, 0.2, 0.0, 0.12, 0.2]
@@ -84,11 +84,11 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
     """
     commands = config.commands()
     if not config.learning and learner_config.policy != 'uncertainty':
-        from devrobot_sim.action_selectors import make_selector
-        from devrobot_sim.exploration import SelectorPolicy
+        from devrobot_core.selectors import make_selector
+        from devrobot_core.exploration import SelectorPolicy
         return SelectorPolicy(make_selector(learner_config.policy, len(commands),
                                             learner_config.seed))
-    from devrobot_world_model.learner import Learner
+    from devrobot_world_model.learning.learner import Learner
     if not config.learning:
         learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,
                                              quality_gate=False, error_triggered=False)

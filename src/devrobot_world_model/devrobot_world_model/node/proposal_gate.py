@@ -1,6 +1,6 @@
 """The original's interactive mode for an event-driven shell: a person decides each command.
 
-The terminal runner can block on a prompt (`devrobot_sim.interactive`); a ROS node cannot block
+The terminal runner can block on a prompt (`devrobot_core.interactive`); a ROS node cannot block
 a callback while it waits for a person, so the node holds the proposed command here instead and
 sends it when a decision arrives (a service call or a topic message). Meanwhile the exploration
 core counts the proposal as in flight, so it proposes nothing else and keeps recording frames.
@@ -10,8 +10,8 @@ the command's age from the decision, not from the proposal.
 
 from __future__ import annotations
 
-from devrobot_sim.exploration import ExplorationCore
-from devrobot_sim.motor import MotorCommand
+from devrobot_core.exploration import ExplorationCore
+from devrobot_core.motor import MotorCommand
 
 
 class NothingProposed(LookupError):

@@ -2,8 +2,7 @@
 
 Usage in a package's conftest.py::
 
-    sys.path.insert(0, str(<repo>/src/devrobot_sim/test))
-    import rclpy_double
+    from devrobot_core.testing import rclpy_double
 
     @pytest.fixture
     def ros(monkeypatch):

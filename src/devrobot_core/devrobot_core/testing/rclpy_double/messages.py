@@ -1,6 +1,6 @@
 """Fake ROS message classes generated from the rosbags typestore's definitions.
 
-The layouts come from `devrobot_sim.msg_types.get_devrobot_typestore()` (the ROS 2 Jazzy base
+The layouts come from `devrobot_core.msg_types.get_devrobot_typestore()` (the ROS 2 Jazzy base
 types plus the devrobot .msg files), so a fake class cannot drift from the real type. The classes
 behave like the ones rosidl_generator_py makes where node shells can tell the difference:
 
@@ -225,7 +225,7 @@ def _equal(a, b) -> bool:
 
 @functools.lru_cache(maxsize=None)
 def _typestore():
-    from devrobot_sim.msg_types import get_devrobot_typestore
+    from devrobot_core.msg_types import get_devrobot_typestore
     return get_devrobot_typestore()
 
 
