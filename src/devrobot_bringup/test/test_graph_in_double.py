@@ -33,7 +33,8 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
     ros.overrides['sim_node'].update(SMALL_WORLD)
     ros.overrides['world_model'].update(TINY_MODEL, checkpoint_root=str(tmp_path / 'ckpt'))
     sim_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_sim.sim_node')
-    wm_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.node.world_model_node')
+    wm_module = rclpy_double.import_fresh(monkeypatch,
+                                          'devrobot_world_model.node.world_model_node')
     import rclpy
     rclpy.init()
     sim, world_model = sim_module.SimNode(), wm_module.WorldModelNode()

@@ -19,7 +19,6 @@ from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, MotorStatus
 from devrobot_core.transitions import TransitionAssembler
-from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 NS_PER_S = 1_000_000_000
 ROBOT_TYPES = {'ToroidalDotRobot': 'toroidal_dot', 'JetBotInterface': 'jetbot'}
@@ -95,6 +94,8 @@ def action_mapping(meta: dict, events: list) -> tuple:
     actions = [e.data for e in events if e.kind == 'action'] + list(meta.get('action_space') or [])
     toroidal = original_type == 'ToroidalDotRobot' or any('action' in a for a in actions)
     if toroidal:
+        # devrobot_sim depends on devrobot_core, not the other way: imported only when needed
+        from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
         space = ToroidalDotWorld(ToroidalDotConfig()).action_space
 
         def to_command(data: dict) -> MotorCommand:
