@@ -1,5 +1,6 @@
 """Config dataclasses as ROS parameters, and the shared main, through the rclpy double."""
 
+import signal
 from dataclasses import dataclass
 
 import pytest
@@ -75,21 +76,95 @@ def test_runtime_changes_are_validated_by_the_dataclass(node):
     assert not result.successful and 'read-only' in result.reason
 
 
-def test_spin_node_closes_before_destroying(monkeypatch):
+class Closing:
+    """A node class whose close() publishes, as the drivers publish their STOPPED states."""
+
+    @staticmethod
+    def make(log, on_close=None):
+        from rclpy.node import Node
+        from std_msgs.msg import String
+
+        class Node_(Node):
+            def __init__(self):
+                super().__init__('closing')
+                self.publisher = self.create_publisher(String, 'state', 10)
+
+            def close(self):
+                if on_close is not None:
+                    on_close()
+                self.publisher.publish(String(data='stopped'))
+                log.append(('close', self._destroyed))
+        return Node_
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_ends_spinning_and_close_still_publishes(monkeypatch, signum):
     ros = rclpy_double.install(monkeypatch)
-    from rclpy.node import Node
-    calls = []
+    log = []
+    ros.idle_hook = lambda: ros.send_signal(signum)
+    assert spin_node(Closing.make(log)) == 0
+    assert log == [('close', False)] and ros.destroyed == ['closing']
+    assert [m.data for m in ros.messages('state')] == ['stopped']  # the context was valid
+    assert ros.shutdown_calls == 1 and not ros.initialized
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
 
-    class Closing(Node):
-        def __init__(self):
-            super().__init__('closing')
 
-        def close(self):
-            calls.append(('close', self._destroyed))
+def test_callbacks_keep_running_until_the_stop_is_noticed(monkeypatch):
+    ros = rclpy_double.install(monkeypatch)
+    from std_msgs.msg import String
+    heard = []
 
-    ros.spin_hook = lambda node: calls.append('spun')
-    assert spin_node(Closing) == 0
-    assert calls == ['spun', ('close', False)] and ros.destroyed == ['closing']
+    def make():
+        from rclpy.node import Node
+        node = Node('listener')
+        node.create_subscription(String, 'chatter', heard.append, 10)
+        return node
+
+    def idle():
+        if ros.idle_calls == 1:
+            ros.nodes[0].create_publisher(String, 'chatter', 10).publish(String(data='x'))
+        else:
+            ros.send_signal(signal.SIGINT)
+    ros.idle_hook = idle
+    assert spin_node(make) == 0
+    assert [m.data for m in heard] == ['x']
+
+
+def test_a_second_signal_during_close_does_not_cut_the_save_short(monkeypatch, capfd):
+    ros = rclpy_double.install(monkeypatch)
+    log = []
+    ros.idle_hook = lambda: ros.send_signal(signal.SIGINT)
+    assert spin_node(Closing.make(log, on_close=lambda: ros.send_signal(signal.SIGTERM))) == 0
+    assert log == [('close', False)] and ros.messages('state')
+    assert 'SIGTERM again: still shutting down' in capfd.readouterr().err
+
+
+def test_a_node_ends_its_own_run_with_its_exit_status(monkeypatch):
+    from devrobot_core.ros.node_support import StopRequest
+    ros = rclpy_double.install(monkeypatch)
+    log = []
+    node_class = Closing.make(log)
+
+    def make():
+        node = node_class()
+        node.stop_request = StopRequest()
+        ros.idle_hook = lambda: node.stop_request.set('robot lost', exit_status=1)
+        return node
+    assert spin_node(make) == 1
+    assert log == [('close', False)] and ros.messages('state')
+
+
+def test_rclpy_is_initialised_without_its_signal_handlers(monkeypatch):
+    ros = rclpy_double.install(monkeypatch)
+    seen = []
+
+    def make():
+        from rclpy.node import Node
+        seen.append(signal.getsignal(signal.SIGINT))
+        return Node('n')
+    spin_node(make)
+    assert ros.rclpy_previous_handlers == {}  # rclpy installed nothing
+    assert seen[0] is not signal.default_int_handler  # spin_node's own handler was in place
 
 
 def test_spin_node_turns_bad_input_into_one_line_and_status_2(monkeypatch, capsys):
@@ -102,3 +177,12 @@ def test_spin_node_turns_bad_input_into_one_line_and_status_2(monkeypatch, capsy
     assert spin_node(broken) == 2
     assert capsys.readouterr().err == 'error: checkpoint /x is corrupt\n'
     assert ros.shutdown_calls == 1
+
+
+def test_a_params_file_rcl_refuses_is_one_line_and_status_2(monkeypatch, capsys, tmp_path):
+    rclpy_double.install(monkeypatch)
+    bad = tmp_path / 'p.yaml'
+    bad.write_text('n:\n  ros__parameters:\n    rate_hz:\n')
+    assert spin_node(lambda: None, ['--ros-args', '--params-file', str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and 'No value at line 3' in err and err.count('\n') == 1

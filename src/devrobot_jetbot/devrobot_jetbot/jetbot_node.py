@@ -9,7 +9,8 @@ Topics (relative, so a namespace or remapping places them):
   completed command (after its state), so every command has a frame of its outcome. Images are
   stamped when they were requested: one stamped after a command's end was taken after it.
 Parameters: the fields of JetBotConfig and JetBotNodeConfig. A robot that stays unreachable
-shuts the node down with one clear error; the motors stop on every way out.
+ends the node with one clear error and exit status 1 (so launch and systemd see a failure); the
+motors stop on every way out.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 
 from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
 from devrobot_interfaces.msg import MotorState
-import rclpy
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -28,7 +28,7 @@ from devrobot_core.conversions import (build_image, build_motor_state, motor_com
                                        ros_message_classes)
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import MotorStatus
-from devrobot_core.ros.node_support import declare_config, spin_node
+from devrobot_core.ros.node_support import declare_config, spin_node, StopRequest
 
 from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.jetbot_config import JetBotConfig, JetBotNodeConfig
@@ -44,6 +44,7 @@ class JetBotNode(Node):
 
     def __init__(self, node_name: str = 'jetbot_node', backend=None):
         super().__init__(node_name)
+        self.stop_request = StopRequest()  # spin_node ends the run when it is set
         self.config = declare_config(self, JetBotConfig)
         self.node_config = declare_config(self, JetBotNodeConfig)
         clock = WallClock()  # motors run in real time, whatever clock the graph uses
@@ -93,10 +94,13 @@ class JetBotNode(Node):
             self.on_camera_tick()  # the frame that shows what the command did
 
     def on_fatal(self, error: BaseException) -> None:
-        """The robot is gone (or the driver broke): stop everything and end the node."""
+        """The robot is gone (or the driver broke): stop the motors and end the run, status 1.
+
+        The context stays valid until `close()` has published the last states.
+        """
         self.get_logger().error(f'stopping the JetBot driver: {error}')
         self.driver.stop(f'driver failed: {error}')
-        rclpy.try_shutdown()
+        self.stop_request.set(f'driver failed: {error}', exit_status=1)
 
     def close(self) -> None:
         """Stop the motors (a running command ends as STOPPED) and release the backend."""

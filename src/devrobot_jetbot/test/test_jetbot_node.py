@@ -93,8 +93,8 @@ def test_each_completed_command_is_followed_by_a_frame_taken_after_it(ros, make_
         time.sleep(0.005)
     assert len(ros.messages('camera/image_raw')) == 1
     assert done.status == MotorStatus.COMPLETED
-    # published in this order (nothing was spun, so the graph still holds them in order)
-    assert [topic for topic, _ in ros.pending] == ['motor/state', 'camera/image_raw']
+    # published in this order
+    assert [topic for topic, _ in ros.publish_log] == ['motor/state', 'camera/image_raw']
 
 
 def test_a_bad_camera_frame_is_skipped_with_a_warning(ros, make_node):
@@ -139,19 +139,26 @@ def test_the_node_drives_a_real_robot_service_over_loopback(ros, make_node, star
     assert service.hardware.speeds() == (0.0, 0.0)
 
 
-def test_a_robot_lost_for_good_shuts_the_node_down(ros, make_node, start_service):
-    import rclpy
+def test_a_robot_lost_for_good_ends_the_run_with_status_1(ros, monkeypatch, start_service):
+    """Through main(): the stop is the node's own, the context stays valid for close()."""
+    import signal
+    module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     service = start_service()
-    node = make_node(host='127.0.0.1', port=service.port, reconnect_attempts=2,
-                     reconnect_backoff_s=0.01)
-    service.close()  # the robot goes away: its port now refuses connections
-    send(ros, MotorCommand(0.0, 0.12, 0.2))
+    ros.overrides['jetbot_node'] = {'host': '127.0.0.1', 'port': service.port,
+                                    'reconnect_attempts': 2, 'reconnect_backoff_s': 0.01}
     deadline = time.monotonic() + WAIT_S
-    while rclpy.ok() and time.monotonic() < deadline:
+
+    def idle():
+        if service.thread.is_alive():
+            service.close()  # the robot goes away: its port now refuses connections
+            send(ros, MotorCommand(0.0, 0.12, 0.2))
         time.sleep(0.005)
-    assert not rclpy.ok()
-    assert any('unreachable' in text for _, _, text in ros.logs)
-    assert not node.driver.controller.busy
+        if time.monotonic() > deadline:
+            ros.send_signal(signal.SIGINT)  # the test failed; end it cleanly
+    ros.idle_hook = idle
+    assert module.main([]) == 1
+    assert any('unreachable' in text for _, level, text in ros.logs if level == 'error')
+    assert ros.destroyed == ['jetbot_node'] and not ros.initialized
 
 
 def test_an_unreachable_robot_at_start_is_one_clear_line(ros, monkeypatch, closed_port,

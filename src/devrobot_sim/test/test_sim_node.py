@@ -1,5 +1,7 @@
 """The simulator node, run through the rclpy test double: every callback path."""
 
+import signal
+
 import numpy as np
 import pytest
 from devrobot_core.testing import rclpy_double
@@ -113,6 +115,22 @@ def test_main_spins_until_ctrl_c_then_cleans_up(ros, sim_node):
     rclpy.shutdown()  # main() initialises by itself
     assert sim_node.main([]) == 0
     assert ros.destroyed == ['sim_node'] and not rclpy.ok()
+
+
+@pytest.mark.parametrize('signum', [signal.SIGINT, signal.SIGTERM])
+def test_a_command_cut_short_by_a_signal_is_published_as_stopped(ros, sim_node, signum):
+    import rclpy
+    rclpy.shutdown()
+
+    def idle():
+        if ros.idle_calls == 1:
+            _send(ros, ros.node('sim_node').sim.world.action_space[1])
+        else:
+            ros.send_signal(signum)  # Ctrl-C, or launch's SIGTERM, mid-command
+    ros.idle_hook = idle
+    assert sim_node.main([]) == 0
+    assert [s.status for s in _states(ros)] == [MotorStatus.STOPPED]
+    assert not rclpy.ok()
 
 
 @pytest.mark.parametrize('override', [{'duration_s': 1}, {'dot_radius': 500}])

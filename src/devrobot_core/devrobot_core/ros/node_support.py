@@ -8,17 +8,25 @@ tests import the package freely); the functions themselves need rclpy (or its te
   values (YAML overrides included). An int given for a float field is refused by rclpy itself.
 - `watch_config(node, ...)`: validates runtime changes of the dynamic fields by rebuilding the
   config (its `__post_init__` checks), refusing bad values with the reason instead of raising.
-- `spin_node(make_node, args)`: init, spin until Ctrl-C or shutdown, close in `finally`.
+- `spin_node(make_node, args)`: init without rclpy's signal handlers, spin until SIGINT,
+  SIGTERM or the node's own stop request, then close (while the context is still valid),
+  destroy and shut down; returns the exit status.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import signal
 import sys
 from typing import Callable
 
 from devrobot_core.config_fields import config_from_lookup, field_specs
 from devrobot_core.errors import UsageError
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# How long one executor wait may block: the latest a stop request is noticed while idle.
+SPIN_POLL_S = 0.1
 
 
 def _declared_default(spec):
@@ -88,34 +96,100 @@ def watch_config(node, config_class: type, current: Callable[[], object],
     node.add_on_set_parameters_callback(on_set)
 
 
-def spin_node(make_node: Callable[[], object], args=None) -> int:
-    """Run one node until Ctrl-C or an external shutdown; always close and destroy it.
+class StopRequest:
+    """Why a node's spin loop should end, and the process's exit status.
 
-    `make_node()` builds the node; a node with a `close()` method has it called before
-    `destroy_node()` (to stop motors, save a checkpoint). A bad parameter value or other bad
-    input (UsageError: an unusable checkpoint) stops the start-up with one clear line and exit
-    status 2.
+    Set from a signal handler or from any thread (a driver that lost its robot): plain
+    attribute writes, so a handler interrupting the main thread can never deadlock on a lock.
+    The first reason wins; a non-zero status set later (a fatal error after a Ctrl-C) still
+    counts.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.reason = ''
+        self.exit_status = 0
+
+    def set(self, reason: str, exit_status: int = 0) -> None:
+        if not self.requested:
+            self.reason = reason
+        self.exit_status = self.exit_status or exit_status
+        self.requested = True
+
+
+def install_stop_handlers(stop: StopRequest) -> dict:
+    """SIGINT and SIGTERM request a stop (a repeated one says so); returns the old handlers.
+
+    rclpy's own handlers shut the context down the moment the signal arrives, before a node
+    could publish its STOPPED states or save; these only ask the spin loop to end.
+    """
+    def on_signal(signum, frame):
+        name = signal.Signals(signum).name
+        if stop.requested:
+            # os.write: print() could re-enter a stream the main thread is writing to.
+            os.write(2, f'{name} again: still shutting down (saving); SIGKILL ends at '
+                        'once\n'.encode())
+        stop.set(name)
+    return {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+
+
+def restore_handlers(previous: dict) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+
+
+def spin_node(make_node: Callable[[], object], args=None,
+              make_executor: Callable[[], object] | None = None) -> int:
+    """Run one node until SIGINT, SIGTERM or a stop it requests; then close, destroy, shut down.
+
+    rclpy is initialised without its signal handlers, so the context stays valid until the
+    node's `close()` has run (it publishes STOPPED states, saves a checkpoint) and
+    `destroy_node()` returned; only then is the context shut down. A node that has a
+    `stop_request` attribute (a StopRequest) can end its own run, with the exit status it sets.
+    `make_executor()` builds the executor (default: a SingleThreadedExecutor). Bad input (a
+    parameter file rcl refuses, a bad parameter value, an unusable checkpoint: UsageError)
+    stops the start-up with one clear line and exit status 2. Returns the exit status.
     """
     import rclpy
     from rclpy.exceptions import ParameterException
-    from rclpy.executors import ExternalShutdownException
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+    from rclpy.signals import SignalHandlerOptions
 
-    rclpy.init(args=args)
+    stop = StopRequest()
+    previous = install_stop_handlers(stop)
     node = None
     try:
+        try:
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except RuntimeError as error:  # RCLError: rcl refused the arguments or a params file
+            print(f'error: {error}', file=sys.stderr, flush=True)
+            return 2
         try:
             node = make_node()
         except (ValueError, ParameterException, UsageError) as error:
             print(f'error: {error}', file=sys.stderr, flush=True)
             return 2
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        own = getattr(node, 'stop_request', None) or StopRequest()
+        executor = (make_executor or SingleThreadedExecutor)()
+        executor.add_node(node)
+        try:
+            while not (stop.requested or own.requested) and rclpy.ok():
+                executor.spin_once(timeout_sec=SPIN_POLL_S)
+        except ExternalShutdownException:
+            pass
+        finally:
+            executor.remove_node(node)
+            executor.shutdown()
+        return own.exit_status or stop.exit_status
     finally:
-        if node is not None:
-            close = getattr(node, 'close', None)
-            if close is not None:
-                close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+        try:
+            if node is not None:
+                try:
+                    close = getattr(node, 'close', None)
+                    if close is not None:
+                        close()
+                finally:
+                    node.destroy_node()
+        finally:
+            rclpy.try_shutdown()
+            restore_handlers(previous)

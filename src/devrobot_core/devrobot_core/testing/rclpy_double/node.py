@@ -171,9 +171,16 @@ class Logger:
 
 
 class Publisher:
+    """Publishes into the graph; a TRANSIENT_LOCAL one keeps its last `depth` messages."""
+
     def __init__(self, node, msg_type, topic, qos_profile):
         self.node, self.msg_type, self.topic_name = node, msg_type, topic
         self.qos_profile = qos_profile
+        self.kept: list = []
+
+    def remember(self, msg) -> None:
+        if self.qos_profile.durability == DurabilityPolicy.TRANSIENT_LOCAL:
+            self.kept = (self.kept + [msg])[-max(self.qos_profile.depth, 1):]
 
     def publish(self, msg):
         if not isinstance(msg, self.msg_type):
@@ -186,9 +193,24 @@ class Publisher:
 
 
 class Subscription:
+    """Its queue holds delivered messages not yet taken (KEEP_LAST: the newest `depth`)."""
+
     def __init__(self, node, msg_type, topic, callback, qos_profile):
         self.node, self.msg_type, self.topic_name = node, msg_type, topic
         self.callback, self.qos_profile = callback, qos_profile
+        self.queue: list = []
+        self.dropped = 0
+
+    def enqueue(self, msg) -> None:
+        if not isinstance(msg, self.msg_type):
+            raise TypeError(f'{self.topic_name}: subscription expects {self.msg_type}, '
+                            f'got {type(msg)}')
+        self.queue.append(msg)
+        profile = self.qos_profile
+        if profile.history != HistoryPolicy.KEEP_ALL and profile.depth > 0:
+            while len(self.queue) > profile.depth:
+                self.queue.pop(0)
+                self.dropped += 1
 
 
 class Timer:
@@ -204,6 +226,9 @@ class Timer:
 
     def is_canceled(self):
         return self._canceled
+
+    def is_due(self, now_ns: int) -> bool:
+        return not self._canceled and self.next_ns <= now_ns
 
     def cancel(self):
         self._canceled = True
@@ -310,6 +335,7 @@ class Node:
         subscription = Subscription(self, msg_type, validate_topic_name(topic), callback,
                                     as_profile(qos_profile))
         self.subscriptions.append(subscription)
+        self.graph._subscribed(subscription)
         return subscription
 
     def create_timer(self, timer_period_sec, callback, callback_group=None, clock=None):
