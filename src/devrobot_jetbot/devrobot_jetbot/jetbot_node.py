@@ -5,7 +5,8 @@ Topics (relative, so a namespace or remapping places them):
   the driver's own thread; a newer command preempts the running one.
 - pub `motor/state` (devrobot_interfaces/MotorState): one per command: completed, preempted,
   rejected (with the reason), or stopped (link lost, shutdown).
-- pub `camera/image_raw` (sensor_msgs/Image, rgb8) at `camera_rate_hz`, and right after each
+- pub `camera/image_raw` (sensor_msgs/Image: rgb8; bgr8 from the onboard CSI camera, as it
+  comes, so the robot computer converts nothing) at `camera_rate_hz`, and right after each
   completed command (after its state), so every command has a frame of its outcome. Images are
   stamped when they were requested: one stamped after a command's end was taken after it.
 Parameters: the fields of JetBotConfig and JetBotNodeConfig. A robot that stays unreachable
@@ -24,10 +25,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from devrobot_core.clock import WallClock
-from devrobot_core.conversions import (build_image, build_motor_state, motor_command_from_msg,
+from devrobot_core.conversions import (build_motor_state, motor_command_from_msg,
                                        ros_message_classes)
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import MotorStatus
+from devrobot_core.ros.image_bridge import build_image_msg
 from devrobot_core.ros.node_support import declare_config, spin_node, StopRequest
 
 from devrobot_jetbot.backend import RobotUnreachableError
@@ -71,15 +73,22 @@ class JetBotNode(Node):
     def on_camera_tick(self) -> None:
         stamp_ns = self.get_clock().now().nanoseconds
         try:
-            pixels = self.backend.read_frame()
+            pixels, encoding = self.read_camera()
         except RobotUnreachableError as error:
             self.on_fatal(error)
             return
         except Exception as error:  # noqa: B902 lost link, corrupt JPEG, camera fault: skip it
             self.get_logger().warning(f'camera frame lost: {error}')
             return
-        self.image_pub.publish(build_image(self.classes, pixels, stamp_ns,
-                                           self.node_config.frame_id))
+        self.image_pub.publish(build_image_msg(self.classes, pixels, stamp_ns,
+                                               self.node_config.frame_id, encoding))
+
+    def read_camera(self) -> tuple:
+        """(pixels, encoding): a BGR camera's frame as it comes (no conversion), else rgb8."""
+        read_bgr = getattr(self.backend, 'read_frame_bgr', None)
+        if read_bgr is not None:
+            return read_bgr(), 'bgr8'
+        return self.backend.read_frame(), 'rgb8'
 
     def publish_state(self, outcome) -> None:
         """Called on the driver's thread; a failed publish must not kill the driver."""

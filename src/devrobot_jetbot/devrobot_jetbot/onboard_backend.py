@@ -40,6 +40,10 @@ class OnboardBackend:
         bgr = self.camera.read_bgr()
         return np.ascontiguousarray(bgr[:, :, ::-1])
 
+    def read_frame_bgr(self):
+        """The CSI pipeline's BGR frame as it comes: the node publishes it as bgr8."""
+        return self.camera.read_bgr()
+
     def apply_motors(self, left: float, right: float, hold_s: float) -> None:
         self.motors.set_speeds(left, right)
 

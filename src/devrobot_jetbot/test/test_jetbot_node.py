@@ -65,6 +65,31 @@ def test_images_are_published_at_the_configured_rate_as_rgb8(ros, make_node):
     get_devrobot_typestore().serialize_cdr(to_rosbags(images[0]), 'sensor_msgs/msg/Image')
 
 
+def test_a_bgr_camera_is_published_as_bgr8_and_reaches_the_model_as_rgb(ros, node_module):
+    """The onboard CSI camera's frames go out as they come, converted on the model's side."""
+    import numpy as np
+    from devrobot_core.ros.image_bridge import image_to_rgb
+    from devrobot_jetbot.mock_backend import MockBackend
+
+    class BgrCamera(MockBackend):
+        def read_frame_bgr(self):
+            return np.ascontiguousarray(self.read_frame()[:, :, ::-1])
+
+        def read_frame(self):
+            frame = np.zeros((4, 4, 3), np.uint8)
+            frame[..., 0] = 200  # red
+            return frame
+    ros.overrides['jetbot_node'] = {'backend': 'mock', 'camera_rate_hz': 4.0}
+    node = node_module.JetBotNode(backend=BgrCamera())
+    try:
+        ros.advance(0.25)
+        image, = ros.messages('camera/image_raw')
+        assert image.encoding == 'bgr8' and bytes(image.data[:3]) == bytes([0, 0, 200])
+        assert (image_to_rgb(image)[..., 0] == 200).all()
+    finally:
+        node.close()
+
+
 def test_commands_run_ramped_and_every_outcome_is_published(ros, make_node):
     node = make_node(backend='mock', max_speed=0.5)
     send(ros, MotorCommand(0.0, 0.9, 0.05))

@@ -22,8 +22,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from devrobot_core.conversions import (build_image, build_motor_state, motor_command_from_msg,
+from devrobot_core.conversions import (build_motor_state, motor_command_from_msg,
                                        ros_message_classes)
+from devrobot_core.ros.image_bridge import build_image_msg
 from devrobot_core.ros.node_support import declare_config, spin_node
 from devrobot_sim.timed_sim import SimNodeConfig, TimedSimulation
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
@@ -81,8 +82,8 @@ class SimNode(Node):
             self.publish_image(self.now_ns())
 
     def publish_image(self, stamp_ns: int) -> None:
-        self.image_pub.publish(build_image(self.classes, self.sim.world.render(), stamp_ns,
-                                           self.config.frame_id))
+        self.image_pub.publish(build_image_msg(self.classes, self.sim.world.render(), stamp_ns,
+                                               self.config.frame_id))
 
     def publish_state(self, outcome) -> None:
         self.state_pub.publish(build_motor_state(self.classes, outcome))

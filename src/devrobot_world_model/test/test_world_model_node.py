@@ -228,3 +228,56 @@ def test_a_used_up_recorded_policy_turns_the_node_into_an_observer(ros, start):
         ros.deliver('camera/image_raw', _image(ros, step + 1))
     assert len(ros.messages('motor/command')) == 1
     assert node.core.observe_only
+
+
+def test_frames_of_another_size_are_dropped_with_a_throttled_warning(ros, start):
+    node, learner = start()
+    clock = [0.0]
+    node.warn_dropped.clock = lambda: clock[0]
+    ros.deliver('camera/image_raw', _image(ros))  # 8x8: the size from now on
+    big = build_image(ros_message_classes(), np.zeros((16, 16, 3), np.uint8), ros.now_ns)
+    for _ in range(3):
+        ros.deliver('camera/image_raw', big)  # a second camera on the domain
+    clock[0] = 10.0
+    ros.deliver('camera/image_raw', big)
+    warnings = [text for _, level, text in ros.logs if level == 'warn']
+    assert len(warnings) == 2 and '16x16' in warnings[0] and 'takes 8x8' in warnings[0]
+    assert '2 more since the last' in warnings[1]
+    assert node.frame_gate.dropped == 4 and len(ros.messages('motor/command')) == 1
+
+
+def test_a_resumed_models_frame_size_is_the_one_admitted(ros, start, monkeypatch):
+    learner = FakeLearner()
+    learner.frame_shape, learner.steps, learner.updates = (16, 16, 3), 120, 80
+    monkeypatch.setattr(start.module, 'build_policy', lambda *configs: learner)
+    start.module.WorldModelNode()
+    ros.deliver('camera/image_raw', _image(ros))  # 8x8 from a camera at another resolution
+    assert ros.messages('motor/command') == []
+    assert any('resumed from' in text and '120 steps, 80 updates' in text
+               for _, level, text in ros.logs if level == 'info')
+
+
+def test_a_non_square_first_frame_is_dropped_not_fatal(ros, start):
+    node, learner = start()
+    wide = build_image(ros_message_classes(), np.zeros((6, 8, 3), np.uint8), ros.now_ns)
+    ros.deliver('camera/image_raw', wide)
+    assert any('square' in text for _, level, text in ros.logs if level == 'warn')
+    ros.deliver('camera/image_raw', _image(ros))
+    assert len(ros.messages('motor/command')) == 1
+
+
+def test_the_proposal_is_latched_for_late_subscribers_and_decisions_are_logged(ros, start):
+    from devrobot_interfaces.msg import MotorCommand
+    from rclpy.node import Node
+    from rclpy.qos import DurabilityPolicy, QoSProfile
+    from std_srvs.srv import Trigger
+    node, learner = start(interactive=True)
+    ros.deliver('camera/image_raw', _image(ros))
+    late = []  # e.g. `ros2 topic echo --qos-durability transient_local`, started later
+    Node('tool').create_subscription(MotorCommand, 'world_model/proposal', late.append,
+                                     QoSProfile(depth=1,
+                                                durability=DurabilityPolicy.TRANSIENT_LOCAL))
+    ros.spin_until_idle()
+    assert len(late) == 1 and motor_command_from_msg(late[0]).right == 0.12
+    ros.call_service('world_model/accept', Trigger.Request())
+    assert any('proposal of action 1 accepted' in text for _, _, text in ros.logs)

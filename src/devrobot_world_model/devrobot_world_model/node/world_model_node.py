@@ -4,9 +4,13 @@ Subscribes `camera/image_raw` (sensor-data QoS) and `motor/state`; publishes `mo
 (never with observe_only); for inspection `world_model/reconstruction`, one
 `world_model/prediction/action_<i>` image per action, `world_model/scores` (one per action),
 metrics on `/diagnostics` and as `world_model/metrics/<key>` Float64 topics (rqt_plot,
-Foxglove). Interactive: proposals on `world_model/proposal`, decided through the
-`world_model/accept` service or an action index on `world_model/override`. All logic lives in
-ExplorationCore, ProposalGate and the learner; the learner saves its checkpoint in `close()`.
+Foxglove). Interactive: proposals on `world_model/proposal` (latched: transient local, so a
+tool that subscribes later still gets the waiting one), decided through the
+`world_model/accept` service or an action index on `world_model/override`; each decision is
+logged. Images of any encoding cv_bridge converts reach the model as rgb8; a frame that cannot
+be converted, or of another size than the model's, is dropped with a throttled warning. All
+logic lives in ExplorationCore, ProposalGate, FrameGate and the learner; the learner saves its
+checkpoint in `close()`, which runs while the context is still valid (node_support.spin_node).
 """
 
 from __future__ import annotations
@@ -16,24 +20,29 @@ import sys
 from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
 from devrobot_interfaces.msg import MotorState
 from rclpy.node import Node
-from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import UInt8
 from std_srvs.srv import Trigger
 
-from devrobot_core.conversions import (build_motor_command, frame_from_image,
-                                       motor_outcome_from_msg, ros_message_classes)
+from devrobot_core.conversions import (build_motor_command, motor_outcome_from_msg,
+                                       ros_message_classes)
 from devrobot_core.exploration import ExplorationCore
 from devrobot_core.interactive import StopRequested
+from devrobot_core.ros.image_bridge import frame_from_image
 from devrobot_core.ros.node_support import declare_config, spin_node
 from devrobot_world_model.learning.learner import LearnerConfig
 from devrobot_world_model.model.world_model import CONFIG_CLASSES
 from devrobot_world_model.node.command_watch import overdue
+from devrobot_world_model.node.frame_gate import expected_frame_shape, FrameGate, Throttle
 from devrobot_world_model.node.inspection_publisher import InspectionPublisher
 from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.node.proposal_gate import NothingProposed, ProposalGate
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+# The waiting proposal, kept for late subscribers (`ros2 topic echo`, a GUI started later).
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class WorldModelNode(Node):
@@ -48,6 +57,8 @@ class WorldModelNode(Node):
         self.core = ExplorationCore(self.config.commands(), self.policy,
                                     observe_only=self.config.observe_only)
         self.gate = ProposalGate(self.core, self.config.interactive)
+        self.frame_gate = FrameGate(expected_frame_shape(self.policy))
+        self.warn_dropped = Throttle()  # one warning about dropped frames every few seconds
         self.classes, self.frames_seen = ros_message_classes(), 0
         if not self.config.observe_only:
             self.command_pub = self.create_publisher(MotorCommandMsg, 'motor/command', RELIABLE)
@@ -56,12 +67,22 @@ class WorldModelNode(Node):
                                  qos_profile_sensor_data)
         self.create_subscription(MotorState, 'motor/state', self.on_state, RELIABLE)
         if self.config.interactive:
-            self.proposal_pub = self.create_publisher(MotorCommandMsg, 'world_model/proposal', 1)
+            self.proposal_pub = self.create_publisher(MotorCommandMsg, 'world_model/proposal',
+                                                      LATCHED)
             self.create_service(Trigger, 'world_model/accept', self.on_accept)
             self.create_subscription(UInt8, 'world_model/override', self.on_override, 10)
         self.get_logger().info(f'world model for {self.config.robot_type}: policy '
                                f'{learner_config.policy}, learning {self.config.learning}, '
                                f'checkpoints in {self.config.checkpoint_folder()}')
+        self.log_resume()
+
+    def log_resume(self) -> None:
+        """Say whether the learner picked up a checkpoint, and where it stands."""
+        steps = getattr(self.policy, 'steps', 0)
+        if steps:
+            self.get_logger().info(
+                f'resumed from {self.config.checkpoint_folder()}: {steps} steps, '
+                f'{getattr(self.policy, "updates", 0)} updates')
 
     def now_ns(self) -> int:
         return self.get_clock().now().nanoseconds
@@ -69,8 +90,13 @@ class WorldModelNode(Node):
     def on_image(self, msg: Image) -> None:
         try:
             frame = frame_from_image(msg)
+            problem = self.frame_gate.problem(frame.pixels)
         except ValueError as error:
-            self.get_logger().warning(f'dropped a camera image: {error}')
+            problem = f'dropped a camera image: {error}'
+        if problem is not None:
+            warning = self.warn_dropped(problem)
+            if warning is not None:
+                self.get_logger().warning(warning)
             return
         now_ns = self.now_ns()
         if self.gate.pending is None and overdue(self.core.in_flight, now_ns,
@@ -105,12 +131,14 @@ class WorldModelNode(Node):
         self.inspection.publish_metrics(self.core.take_metrics())
 
     def on_accept(self, request, response):
-        return self.decide(response, lambda now_ns: self.gate.accept(now_ns))
+        return self.decide(response, lambda now_ns: self.gate.accept(now_ns), 'accepted')
 
     def on_override(self, msg: UInt8) -> None:
-        self.decide(Trigger.Response(), lambda now_ns: self.gate.override(msg.data, now_ns))
+        self.decide(Trigger.Response(), lambda now_ns: self.gate.override(msg.data, now_ns),
+                    f'overridden with action {msg.data}')
 
-    def decide(self, response, choose):
+    def decide(self, response, choose, decision: str):
+        proposed = self.gate.proposed_index
         try:
             command = choose(self.now_ns())
         except (NothingProposed, ValueError) as error:
@@ -118,6 +146,7 @@ class WorldModelNode(Node):
             self.get_logger().warning(str(error))
             return response
         self.command_pub.publish(build_motor_command(self.classes, command))
+        self.get_logger().info(f'proposal of action {proposed} {decision}: sent {command}')
         response.success, response.message = True, f'sent {command}'
         return response
 
