@@ -28,7 +28,7 @@ PUBLISHED_ENCODINGS = ('rgb8', 'bgr8')
 
 @functools.lru_cache(maxsize=None)
 def cv_bridge():
-    """The shared bridge; None where cv_bridge (or its compiled part) does not import."""
+    """The shared CvBridge; None where the package or its compiled part does not import."""
     try:
         from cv_bridge import CvBridge
         from cv_bridge.boost.cv_bridge_boost import cvtColor2  # noqa: F401 the compiled part
