@@ -1,0 +1,18 @@
+"""Every import of this package has its rosdep key in package.xml (rosdep installs them all)."""
+
+from pathlib import Path
+
+from devrobot_core.testing.package_deps import undeclared
+
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+ALLOWED = {
+    # the JetBot image's motor board library (JetPack), imported by the onboard backend on the
+    # robot only; it has no rosdep key
+    'Adafruit_MotorHAT': 'on the robot only',
+    # robot_service.py copied to the robot on its own imports its sibling file
+    'onboard_hardware': 'the sibling of a copied robot_service.py',
+}
+
+
+def test_every_import_is_declared_in_package_xml():
+    assert undeclared(PACKAGE_ROOT, ALLOWED) == []
