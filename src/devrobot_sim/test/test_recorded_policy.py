@@ -15,6 +15,9 @@ from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
+# every test once per bag reader (conftest.py)
+pytestmark = pytest.mark.usefixtures('bag_reader')
+
 ACTIONS = [1, 0, 1, 1, 0, 1]
 
 

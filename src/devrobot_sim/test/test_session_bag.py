@@ -21,6 +21,9 @@ from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
+# every test once per bag reader (conftest.py)
+pytestmark = pytest.mark.usefixtures('bag_reader')
+
 CONFIG = {'seed': 3, 'move_pixels': 27}
 
 

@@ -49,6 +49,8 @@ def test_train_learns_from_bags_resumes_and_load_predicts(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary['transitions'] == 24 and summary['updates'] == 21
     assert summary['faster_than_real_time'] > 0
+    from devrobot_core.bags.bag_readers import available_readers
+    assert summary['bag_reader'] == available_readers()[0]  # rosbag2_py where ROS is sourced
     assert (tmp_path / 'run' / 'metrics.jsonl').is_file()
     assert train_command.main(parse(train_command, argv)) == 0  # resumes from the run folder
     assert json.loads(capsys.readouterr().out)['steps_total'] == 48

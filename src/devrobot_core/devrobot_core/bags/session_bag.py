@@ -1,4 +1,7 @@
-"""Sessions as rosbag2 bags, written and read without ROS (on rosbags).
+"""Sessions as rosbag2 bags: written with rosbags, read with rosbag2_py or rosbags.
+
+Writing needs no ROS; reading uses ROS's rosbag2_py where it imports and rosbags elsewhere
+(`bag_readers`).
 
 A session bag holds `/camera/image_raw` (sensor_msgs/Image, rgb8), `/motor/command`
 (MotorCommand), `/motor/state` (MotorState) and `/session/info` (std_msgs/String: JSON with the
@@ -22,6 +25,7 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from devrobot_core import conversions
+from devrobot_core.bags import bag_readers
 from devrobot_core.motor import (
     action_space_from_dicts, action_space_to_dicts, Frame, MotorCommand, MotorOutcome)
 from devrobot_core.msg_types import (
@@ -52,6 +56,7 @@ class SessionInfo:
     config: dict = field(default_factory=dict)
     message_counts: dict = field(default_factory=dict)  # topic name -> messages
     has_session_info: bool = False
+    reader: str = ''  # which library read the bag: 'rosbag2_py' or 'rosbags'
 
 
 def _info_json(robot_type: str, action_space: Sequence[MotorCommand], config: dict) -> str:
@@ -243,20 +248,10 @@ def _pick_connection(connections: list, msgtype: str, topic: str, path: Path):
 
 
 def _open_reader(path: Path):
-    from rosbags.rosbag2 import Reader
-
-    if not path.exists():
-        raise SessionBagError(f'no bag at {path}')
-    if path.is_dir() and not (path / 'metadata.yaml').is_file():
-        raise SessionBagError(
-            f'{path} is not a rosbag2 bag: it has no metadata.yaml (a recording killed before '
-            'it closed can be repaired with `ros2 bag reindex`)')
     try:
-        reader = Reader(path)
-        reader.open()
-    except Exception as error:  # rosbags raises many kinds on a damaged file
-        raise SessionBagError(f'cannot read bag {path}: {error}') from None
-    return reader
+        return bag_readers.open_bag(path)
+    except bag_readers.BagReadError as error:
+        raise SessionBagError(str(error)) from None
 
 
 def _field_names(fields) -> list:
@@ -312,8 +307,7 @@ def _read_info(reader, store, path: Path) -> dict | None:
         text = store.deserialize_cdr(raw, STRING_TYPE).data
         break
     if text is None:
-        custom = getattr(getattr(reader.storage, 'metadata', None), 'custom', None) or {}
-        text = custom.get(SESSION_INFO_KEY)
+        text = reader.custom_data.get(SESSION_INFO_KEY)
     if text is None:
         return None
     try:
@@ -366,6 +360,7 @@ def read_session(path) -> tuple:
         except Exception as error:
             raise SessionBagError(f'bag {path} is corrupt: {error}') from None
         counts = {c.topic: c.msgcount for c in reader.connections}
+        reader_name = reader.name
     finally:
         reader.close()
     if not decoders:
@@ -375,5 +370,5 @@ def read_session(path) -> tuple:
     session = SessionInfo(path=path, robot_type=str(info.get('robot_type', '')),
                           action_space=tuple(info.get('action_space', ())),
                           config=dict(info.get('config', {})), message_counts=counts,
-                          has_session_info=bool(info))
+                          has_session_info=bool(info), reader=reader_name)
     return session, _events(path)

@@ -110,11 +110,13 @@ def main(args: argparse.Namespace) -> int:
                'transitions': transitions, 'updates': learner.updates,
                'steps_total': learner.steps, 'wall_s': round(wall_s, 2),
                'session_s': round(session_s, 2),
-               'faster_than_real_time': round(session_s / wall_s, 1) if wall_s else None}
+               'faster_than_real_time': round(session_s / wall_s, 1) if wall_s else None,
+               'bag_reader': sessions[0].reader}
     if transitions == 0:
         raise UsageError('the bags hold no usable transitions (completed commands with an image '
                          'before and after)')
     print(json.dumps(summary) if args.json else
           f"trained on {transitions} transitions ({learner.updates} updates) in {wall_s:.1f} s, "
-          f"{summary['faster_than_real_time']}x real time; checkpoints in {out / 'checkpoints'}")
+          f"{summary['faster_than_real_time']}x real time (bags read with "
+          f"{sessions[0].reader}); checkpoints in {out / 'checkpoints'}")
     return 0
