@@ -1,9 +1,10 @@
-"""Building blocks of the devrobot launch files, shared by every robot's bringup.
+"""Generic pieces of the devrobot launch files: command lines, arguments, nodes, includes.
 
-The command lines (`ros2 bag record`, `ros2 bag play`) and the file locations are plain
-functions, tested without ROS. The functions returning launch actions import `launch` and
-`launch_ros` when called, so this module imports anywhere; every call they make is valid on
-Jazzy and Humble (checked against both branches: no EqualsSubstitution, no IfElseSubstitution).
+The command lines (`ros2 bag record`, `ros2 bag play`) and truth values are plain functions,
+tested without ROS. The functions returning launch actions import `launch` and `launch_ros` when
+called, so this module imports anywhere; every call they make exists on Humble, Jazzy and
+Lyrical (checked against their branches: no EqualsSubstitution, no IfElseSubstitution). The
+devrobot-specific blocks built from these are in `launch_blocks`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ DEFAULT_MAX_BAG_SIZE_MB = 1024.0
 # compression (`--compression-mode file`, which writes `.mcap.zstd`), the chunks stay readable
 # by Foxglove, `ros2 bag play` and the offline trainer without decompressing a copy first.
 MCAP_PRESET = 'zstd_fast'
-TRUE_WORDS = ('true', '1', 'yes', 'on')
+# launch's VALID_TRUE_EXPRESSIONS and VALID_FALSE_EXPRESSIONS (humble, jazzy and rolling alike)
+TRUE_WORDS = ('true', '1')
+FALSE_WORDS = ('false', '0')
 
 
 def bag_record_cmd(output: str = '', max_bag_size_mb: float = DEFAULT_MAX_BAG_SIZE_MB,
@@ -43,7 +46,8 @@ def bag_play_cmd(bag: str, rate: float = 1.0, delay_s: float = 5.0) -> list:
     """`ros2 bag play BAG --clock`: publishes /clock so use_sim_time nodes follow the bag.
 
     `delay_s` gives the world model time to start (torch loads in seconds) before the first
-    image. The bag comes first: `--clock` takes an optional frequency and would swallow it.
+    image; 0 leaves `--delay` out (`ros2 bag play` refuses `--delay 0`). The bag comes first:
+    `--clock` takes an optional frequency and would swallow it.
     """
     if not bag:
         raise ValueError('no bag to play')
@@ -51,13 +55,23 @@ def bag_play_cmd(bag: str, rate: float = 1.0, delay_s: float = 5.0) -> list:
         raise ValueError(f'rate must be positive, got {rate}')
     if not math.isfinite(delay_s) or delay_s < 0:
         raise ValueError(f'delay_s must be >= 0, got {delay_s}')
-    return ['ros2', 'bag', 'play', bag, '--clock', '--rate', f'{rate:g}', '--delay',
-            f'{delay_s:g}', '--disable-keyboard-controls']
+    delay = ['--delay', f'{delay_s:g}'] if delay_s > 0 else []
+    return ['ros2', 'bag', 'play', bag, '--clock', '--rate', f'{rate:g}', *delay,
+            '--disable-keyboard-controls']
 
 
 def is_true(text: str) -> bool:
-    """A launch argument's truth, as launch's IfCondition reads it."""
-    return str(text).strip().lower() in TRUE_WORDS
+    """A launch argument's truth, exactly as launch's IfCondition reads it.
+
+    'true' and '1' are true, 'false' and '0' false, after stripping and ignoring case; any
+    other text is refused with ValueError (IfCondition raises InvalidConditionExpressionError).
+    """
+    word = str(text).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f'{text!r} is not a truth value: expected true, false, 1 or 0')
 
 
 # ---------------------------------------------------------------- launch actions
@@ -93,56 +107,35 @@ def include(launch_file: str, condition=None, **arguments):
         launch_arguments=list(arguments.items()), condition=condition)
 
 
-def ros_node(package: str, executable: str, name: str, parameters: list, condition=None):
-    """A node with its parameters, logging to the screen."""
-    from launch_ros.actions import Node
-    return Node(package=package, executable=executable, name=name, parameters=parameters,
-                output='screen', emulate_tty=True, condition=condition)
+def ros_node(package: str, executable: str, name: str, parameters: list, condition=None,
+             shutdown_on_exit: bool = False, sigterm_timeout_s: float | None = None):
+    """A node with its parameters, logging to the screen.
 
-
-def record_session(condition=None, output: str = 'bag_dir',
-                   max_bag_size_mb: str = 'max_bag_size_mb'):
-    """`ros2 bag record` of the session, its arguments read when the launch runs.
-
-    `output` and `max_bag_size_mb` name the launch arguments holding those values.
+    `shutdown_on_exit`: when it ends (a driver that lost its robot, a crash) the whole launch
+    shuts down rather than leave the other nodes waiting. `sigterm_timeout_s`: how long after
+    launch's SIGINT it may take before SIGTERM (a save at shutdown).
     """
-    from launch.actions import ExecuteProcess, OpaqueFunction
-    from launch.substitutions import LaunchConfiguration
-
-    def start(context):
-        cmd = bag_record_cmd(LaunchConfiguration(output).perform(context),
-                             float(LaunchConfiguration(max_bag_size_mb).perform(context)))
-        return [ExecuteProcess(cmd=cmd, output='screen', name='record')]
-    return OpaqueFunction(function=start, condition=condition)
-
-
-def record_arguments():
-    """The launch arguments `record_session` reads."""
-    return [
-        argument('record', 'false', 'Record the session topics with ros2 bag (mcap, zstd).',
-                 choices=('true', 'false')),
-        argument('bag_dir', '', 'Folder of the recording; empty: rosbag2_<date>-<time> in '
-                 'the current directory.'),
-        argument('max_bag_size_mb', str(DEFAULT_MAX_BAG_SIZE_MB),
-                 'Split the recording into files of at most this many megabytes.'),
-    ]
-
-
-def play_bag(bag: str = 'bag', rate: str = 'rate'):
-    """`ros2 bag play` of the bag named by launch argument `bag`, unless it is empty."""
-    from launch.actions import ExecuteProcess, OpaqueFunction
-    from launch.substitutions import LaunchConfiguration
-
-    def start(context):
-        path = LaunchConfiguration(bag).perform(context)
-        if not path:
-            return []  # the person plays a bag from another terminal
-        cmd = bag_play_cmd(path, float(LaunchConfiguration(rate).perform(context)))
-        return [ExecuteProcess(cmd=cmd, output='screen', name='play')]
-    return OpaqueFunction(function=start)
-
-
-def rviz(condition=None):
     from launch_ros.actions import Node
-    return Node(package='rviz2', executable='rviz2', name='rviz2',
-                arguments=['-d', share_file('rviz', 'devrobot.rviz')], condition=condition)
+    extra = {}
+    if shutdown_on_exit:
+        extra['on_exit'] = shutdown_action(f'{name} ended')
+    if sigterm_timeout_s is not None:
+        extra['sigterm_timeout'] = f'{sigterm_timeout_s:g}'
+    return Node(package=package, executable=executable, name=name, parameters=parameters,
+                output='screen', emulate_tty=True, condition=condition, **extra)
+
+
+def shutdown_action(reason: str):
+    """The Shutdown action: every process gets SIGINT, as at a Ctrl-C."""
+    from launch.actions import Shutdown
+    return Shutdown(reason=reason)
+
+
+def package_installed(package: str) -> bool:
+    """Whether the ament index knows `package` (rviz2 is absent on headless installs)."""
+    try:
+        from ament_index_python.packages import get_package_prefix
+        get_package_prefix(package)
+    except (ImportError, LookupError, ValueError):  # PackageNotFoundError is a KeyError
+        return False
+    return True

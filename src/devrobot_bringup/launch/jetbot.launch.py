@@ -6,23 +6,22 @@
 
 The driver reaches the robot over RPyC (robot_service.py running on the JetBot, docs/jetbot.md)
 or, on a robot computer that runs ROS 2 itself, drives the hardware directly (backend:=onboard).
-Limits, ramp and action space come from config/jetbot.yaml.
+Limits, ramp and action space come from config/jetbot.yaml. A driver that loses the robot for
+good ends with status 1, and the launch with it. With record:=true, bag_dir:=... and
+recording_max_disk_gb:=... are read as in sim.launch.py.
 """
 
 from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 
-from devrobot_bringup.launch_helpers import argument, if_true, include, ros_node, share_file
+from devrobot_bringup.launch_blocks import (check_arguments, check_backend_host,
+                                            jetbot_driver, record_session, recording_numbers,
+                                            world_model_node)
+from devrobot_bringup.launch_helpers import argument, if_true, share_file
 
 
 def generate_launch_description():
-    from launch_ros.parameter_descriptions import ParameterValue
     params_file = LaunchConfiguration('params_file')
-    # typed as str: a host name like "1e3" or an empty string must not turn into a number
-    driver_overrides = {
-        'host': ParameterValue(LaunchConfiguration('host'), value_type=str),
-        'backend': ParameterValue(LaunchConfiguration('backend'), value_type=str),
-    }
     return LaunchDescription([
         argument('host', '', "The JetBot's IP address or host name (rpyc backend)."),
         argument('backend', 'rpyc', 'rpyc: robot_service.py on the JetBot; onboard: this '
@@ -33,9 +32,9 @@ def generate_launch_description():
                  choices=('true', 'false')),
         argument('params_file', share_file('config', 'jetbot.yaml'),
                  'Parameters of the JetBot driver and the world model.'),
-        ros_node('devrobot_jetbot', 'jetbot_node', 'jetbot_node',
-                 [params_file, driver_overrides]),
-        include('world_model.launch.py', condition=if_true('world_model'), robot='jetbot',
-                params_file=params_file),
-        include('record.launch.py', condition=if_true('record')),
+        check_arguments(numbers=recording_numbers()),
+        check_backend_host(),
+        jetbot_driver(params_file, LaunchConfiguration('host'), LaunchConfiguration('backend')),
+        world_model_node(params_file, condition=if_true('world_model')),
+        record_session('jetbot', condition=if_true('record')),
     ])

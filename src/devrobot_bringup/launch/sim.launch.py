@@ -1,13 +1,17 @@
 """The simulated toroidal-dot robot and the world model that explores it.
 
 Run: `ros2 launch devrobot_bringup sim.launch.py rviz:=true record:=true`
+
+When either node ends, the launch ends; Ctrl-C lets the simulator report a command cut short
+as STOPPED and the world model learn its last transitions and save.
 """
 
 from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 
-from devrobot_bringup.launch_helpers import (argument, if_true, include, record_arguments,
-                                             ros_node, rviz, share_file)
+from devrobot_bringup.launch_blocks import (check_arguments, record_arguments, record_session,
+                                            recording_numbers, rviz, world_model_node)
+from devrobot_bringup.launch_helpers import argument, if_true, ros_node, share_file
 
 
 def generate_launch_description():
@@ -18,10 +22,9 @@ def generate_launch_description():
         argument('rviz', 'false', 'Show camera, reconstruction and predictions in rviz2.',
                  choices=('true', 'false')),
         *record_arguments(),
-        ros_node('devrobot_sim', 'sim_node', 'sim_node', [params_file]),
-        include('world_model.launch.py', robot='sim', params_file=params_file),
-        include('record.launch.py', condition=if_true('record'),
-                bag_dir=LaunchConfiguration('bag_dir'),
-                max_bag_size_mb=LaunchConfiguration('max_bag_size_mb')),
+        check_arguments(numbers=recording_numbers()),
+        ros_node('devrobot_sim', 'sim_node', 'sim_node', [params_file], shutdown_on_exit=True),
+        world_model_node(params_file),
+        record_session('sim', condition=if_true('record')),
         rviz(condition=if_true('rviz')),
     ])

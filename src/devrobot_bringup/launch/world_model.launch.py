@@ -2,14 +2,15 @@
 
 Run: `ros2 launch devrobot_bringup world_model.launch.py robot:=jetbot`
 
-Included by sim.launch.py, replay.launch.py and jetbot.launch.py, and run on its own on a GPU
-workstation while the driver runs on the robot computer (same ROS_DOMAIN_ID).
+On a GPU workstation while the driver runs on the robot computer (same ROS_DOMAIN_ID, clocks
+synchronised: docs/ros.md). The other launch files start the same node with `world_model_node`.
 """
 
 from launch import LaunchDescription
 from launch.substitutions import LaunchConfiguration
 
-from devrobot_bringup.launch_helpers import argument, ros_node, share_file
+from devrobot_bringup.launch_blocks import check_arguments, world_model_node
+from devrobot_bringup.launch_helpers import argument, share_file
 
 
 def generate_launch_description():
@@ -24,10 +25,8 @@ def generate_launch_description():
                  choices=('true', 'false')),
         argument('learning', 'true', 'Train on the incoming transitions.',
                  choices=('true', 'false')),
-        ros_node('devrobot_world_model', 'world_model_node', 'world_model', [
-            LaunchConfiguration('params_file'),
-            {'observe_only': LaunchConfiguration('observe_only'),
-             'use_sim_time': LaunchConfiguration('use_sim_time'),
-             'learning': LaunchConfiguration('learning')},
-        ]),
+        check_arguments(),
+        world_model_node(LaunchConfiguration('params_file'),
+                         LaunchConfiguration('observe_only'),
+                         LaunchConfiguration('use_sim_time'), LaunchConfiguration('learning')),
     ])

@@ -61,6 +61,37 @@ class OpaqueFunction(Recorded):
         self.function = function
 
 
+class TimerAction(Recorded):
+    def __init__(self, *, period, actions, cancel_on_shutdown=True, **kwargs):
+        super().__init__(period=period, actions=actions, **kwargs)
+        self.period, self.actions = period, list(actions)
+
+
+class Shutdown(Recorded):
+    def __init__(self, *, reason='reason not given', **kwargs):
+        super().__init__(reason=reason, **kwargs)
+        self.reason = reason
+
+
+class Logger:
+    """`launch.logging.get_logger()`'s loggers: every message lands in `LOGS`."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def info(self, message, *args):
+        LOGS.append(('info', message))
+
+    def warning(self, message, *args):
+        LOGS.append(('warning', message))
+
+    def error(self, message, *args):
+        LOGS.append(('error', message))
+
+
+LOGS = []
+
+
 class PythonLaunchDescriptionSource:
     def __init__(self, launch_file_path):
         self.launch_file_path = launch_file_path
@@ -68,11 +99,15 @@ class PythonLaunchDescriptionSource:
 
 class LaunchConfiguration:
     def __init__(self, variable_name, *, default=None):
-        self.variable_name = variable_name
+        self.variable_name, self.default = variable_name, default
 
     def perform(self, context):
         """The argument's value; here `context` is a plain dict of launch arguments."""
-        return context[self.variable_name]
+        if self.variable_name in context:
+            return context[self.variable_name]
+        if self.default is None:  # launch raises SubstitutionFailure
+            raise LookupError(f"launch configuration '{self.variable_name}' does not exist")
+        return self.default
 
 
 class PathJoinSubstitution:
@@ -83,6 +118,13 @@ class PathJoinSubstitution:
 class IfCondition:
     def __init__(self, predicate_expression):
         self.predicate_expression = predicate_expression
+
+    def evaluate(self, context) -> bool:
+        """The rule of launch: 'true'/'1' or 'false'/'0' after strip and lower, else an error."""
+        word = self.predicate_expression.perform(context).strip().lower()
+        if word not in ('true', '1', 'false', '0'):
+            raise ValueError(f'invalid condition expression {word!r}')
+        return word in ('true', '1')
 
 
 class FindPackageShare:
@@ -118,7 +160,8 @@ def install(monkeypatch):
         'launch.actions': _module(
             'launch.actions', DeclareLaunchArgument=DeclareLaunchArgument,
             IncludeLaunchDescription=IncludeLaunchDescription, ExecuteProcess=ExecuteProcess,
-            OpaqueFunction=OpaqueFunction),
+            OpaqueFunction=OpaqueFunction, TimerAction=TimerAction, Shutdown=Shutdown),
+        'launch.logging': _module('launch.logging', get_logger=Logger),
         'launch.substitutions': _module('launch.substitutions',
                                         LaunchConfiguration=LaunchConfiguration,
                                         PathJoinSubstitution=PathJoinSubstitution),
@@ -135,3 +178,6 @@ def install(monkeypatch):
     }
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
+    modules['launch'].actions = modules['launch.actions']
+    modules['launch'].logging = modules['launch.logging']
+    LOGS.clear()

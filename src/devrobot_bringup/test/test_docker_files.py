@@ -10,8 +10,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[3]
 DOCKERFILE = ROOT / 'docker' / 'Dockerfile'
 
-if not DOCKERFILE.is_file():
-    pytest.skip('not in a source checkout', allow_module_level=True)
+pytestmark = pytest.mark.skipif(not DOCKERFILE.is_file(), reason='not in a source checkout')
 
 
 def _stages():

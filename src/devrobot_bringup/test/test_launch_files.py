@@ -1,7 +1,8 @@
 """Launch files compile, include only files that exist, and build their descriptions.
 
-Descriptions are built only where `launch` is importable (the Docker image); here the files
-are compiled and their includes checked.
+Real descriptions are built where `launch` is importable (a ROS install); everywhere they are
+built against the recording launch double, which checks what --show-args would list, that
+arguments are checked before any process starts, and how the graph ends.
 """
 
 import importlib.util
@@ -63,6 +64,10 @@ def _entry_points(package: str) -> set:
     return set(re.findall(r"'(\w+) = [\w.]+:\w+'", text))
 
 
+def _entities(description):
+    return list(description.entities)
+
+
 @pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
 def test_descriptions_build_against_the_launch_double(path, monkeypatch):
     import launch_double
@@ -79,3 +84,62 @@ def test_descriptions_build_against_the_launch_double(path, monkeypatch):
             assert included in existing
         if isinstance(entity, launch_double.Node) and entity.package.startswith('devrobot_'):
             assert entity.executable in _entry_points(entity.package)
+
+
+def _shown_and_fixed(path, launch_double):
+    """(arguments --show-args would list, arguments a parent fixes), through every include.
+
+    --show-args lists the declarations of included files too (launch's
+    get_launch_arguments); an argument a parent passes with its own value cannot be set by a
+    user, so listing it would be a lie.
+    """
+    shown, fixed = set(), []
+    for entity in _load(path).entities:
+        if isinstance(entity, launch_double.DeclareLaunchArgument):
+            shown.add(entity.name)
+        if isinstance(entity, launch_double.IncludeLaunchDescription):
+            child = BRINGUP / 'launch' / entity.source.launch_file_path.substitutions[-1]
+            child_shown, child_fixed = _shown_and_fixed(child, launch_double)
+            shown |= child_shown
+            fixed += child_fixed
+            fixed += [(name, child.name) for name, value in entity.launch_arguments
+                      if not (isinstance(value, launch_double.LaunchConfiguration)
+                              and value.variable_name == name)]
+    return shown, fixed
+
+
+@pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
+def test_show_args_lists_only_what_a_user_may_set(path, monkeypatch):
+    import launch_double
+    launch_double.install(monkeypatch)
+    shown, fixed = _shown_and_fixed(path, launch_double)
+    assert [(name, child) for name, child in fixed if name in shown] == []
+
+
+@pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
+def test_arguments_are_checked_before_any_process_starts(path, monkeypatch):
+    """A bad argument must stop the launch before a process runs (or it could outlive it)."""
+    import launch_double
+    launch_double.install(monkeypatch)
+    entities = _entities(_load(path))
+    starters = [i for i, e in enumerate(entities)
+                if isinstance(e, (launch_double.ExecuteProcess, launch_double.Node))
+                or isinstance(e, launch_double.OpaqueFunction) and e.function.__name__ == 'start']
+    checks = [i for i, e in enumerate(entities)
+              if isinstance(e, launch_double.OpaqueFunction) and e.function.__name__ == 'check']
+    if starters:
+        assert checks and max(checks) < min(starters)
+
+
+@pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
+def test_the_world_model_may_save_and_drivers_end_the_launch(path, monkeypatch):
+    import launch_double
+    from devrobot_bringup.launch_blocks import SAVE_TIMEOUT_S
+    launch_double.install(monkeypatch)
+    for entity in _entities(_load(path)):
+        if not isinstance(entity, launch_double.Node):
+            continue
+        if entity.executable in ('world_model_node', 'sim_node', 'jetbot_node'):
+            assert isinstance(entity.kwargs.get('on_exit'), launch_double.Shutdown)
+        if entity.executable == 'world_model_node':
+            assert float(entity.kwargs['sigterm_timeout']) == SAVE_TIMEOUT_S

@@ -2,8 +2,9 @@
 
 import pytest
 
-from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, is_true, play_bag,
-                                             record_session, SESSION_TOPICS)
+from devrobot_bringup.launch_blocks import play_bag
+from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, is_true,
+                                             SESSION_TOPICS)
 
 
 def test_record_writes_mcap_with_zstd_chunks_split_by_size():
@@ -41,16 +42,31 @@ def test_play_refuses_bad_values(bag, rate, delay):
         bag_play_cmd(bag, rate, delay)
 
 
-def test_truth_of_launch_arguments():
-    assert is_true('true') and is_true(' True ') and is_true('1')
-    assert not is_true('false') and not is_true('') and not is_true('0')
+def test_play_without_a_delay_leaves_the_flag_out():
+    cmd = bag_play_cmd('/data/session', 1.0, 0.0)
+    assert '--delay' not in cmd  # ros2 bag play refuses --delay 0
 
 
-def test_record_and_play_read_their_arguments_when_the_launch_runs(monkeypatch):
+@pytest.mark.parametrize('text', ['true', ' True ', 'TRUE', '1'])
+def test_what_if_condition_takes_as_true(text):
+    assert is_true(text) is True
+
+
+@pytest.mark.parametrize('text', ['false', 'False', '0', ' 0 '])
+def test_what_if_condition_takes_as_false(text):
+    assert is_true(text) is False
+
+
+@pytest.mark.parametrize('text', ['yes', 'on', '', 'no', '2', 'truee'])
+def test_what_if_condition_refuses_is_refused(text):
+    with pytest.raises(ValueError, match='true, false, 1 or 0'):
+        is_true(text)
+
+
+def test_play_reads_its_arguments_when_the_launch_runs_and_ends_the_launch(monkeypatch):
     import launch_double
     launch_double.install(monkeypatch)
-    record, = record_session().function({'bag_dir': 'sessions/a', 'max_bag_size_mb': '8'})
-    assert record.kwargs['cmd'] == bag_record_cmd('sessions/a', 8.0)
     play, = play_bag().function({'bag': '/b', 'rate': '2.0'})
     assert play.kwargs['cmd'] == bag_play_cmd('/b', 2.0)
+    assert isinstance(play.kwargs['on_exit'], launch_double.Shutdown)
     assert play_bag().function({'bag': '', 'rate': '1.0'}) == []  # played by hand

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from devrobot_core.bags import import_session_command
 from devrobot_core.bags.import_session_command import import_session
@@ -13,8 +14,6 @@ from devrobot_core.errors import UsageError
 from devrobot_core.motor import Frame
 from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-
-Image = pytest.importorskip('PIL.Image', reason='importing sessions needs Pillow')
 
 T0 = 1758490893.52
 

@@ -7,11 +7,10 @@ which misreads summaries of properties and classes such as 'The current view.').
 
 import pytest
 
-ament_pep257 = pytest.importorskip('ament_pep257.main')
-
 
 @pytest.mark.linter
 @pytest.mark.pep257
 def test_pep257():
+    ament_pep257 = pytest.importorskip('ament_pep257.main')
     rc = ament_pep257.main(argv=['.', 'test', '--add-ignore', 'D213', 'D401'])
     assert rc == 0, 'Found code style errors / warnings'
