@@ -1,5 +1,6 @@
 # devrobot on a fresh machine: `make run` (the main job) and `make test` (every test).
-# Neither needs ROS: the venv holds the Python dependencies, colcon comes from Debian.
+# Neither needs ROS: the venv holds the Python dependencies, colcon comes from Debian. Where ROS 2
+# is sourced, the venv also follows constraints.txt (launch_testing's plugin needs pytest < 9).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -12,10 +13,12 @@ POLICY ?= uncertainty
 
 .PHONY: run test pytest bench clean
 
-$(STAMP): requirements.txt $(wildcard src/*/setup.py)
+CONSTRAINTS := $(if $(ROS_DISTRO),-c constraints.txt)
+
+$(STAMP): requirements.txt constraints.txt $(wildcard src/*/setup.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt $(CONSTRAINTS)
 	$(PY) -m pip install --quiet --no-deps $(addprefix -e ,$(PACKAGES))
 	touch $@
 

@@ -4,7 +4,7 @@
 # exits non-zero when a test failed.
 set -euo pipefail
 cd /devrobot
-source /opt/ros/jazzy/setup.bash
+source "/opt/ros/${ROS_DISTRO}/setup.bash"
 # colcon run by the venv's Python, so builds and tests see torch, timm and rosbags.
 colcon_() { python "$(command -v colcon)" "$@"; }
 colcon_ build --symlink-install --event-handlers console_cohesion- summary+

@@ -35,6 +35,14 @@ fi
 site=$($PY -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo /usr/lib/python3/dist-packages > "$site/zz_debian_dist_packages.pth"
 
+# With ROS 2 sourced, launch_testing's pytest plugin loads in every package's tests, and under
+# pytest 9 it breaks collection: refuse to run rather than report what did not run.
+if [ -n "${ROS_DISTRO:-}" ] && ! $PY -c 'import sys, pytest; sys.exit(int(pytest.__version__.split(".")[0]) >= 9)'; then
+  echo "error: ROS 2 ($ROS_DISTRO) is sourced and .venv has pytest >= 9, which launch_testing's" \
+       "plugin does not support: $PY -m pip install -c constraints.txt -r requirements.txt" >&2
+  exit 1
+fi
+
 skip=()
 if ! $PY -c 'import rosidl_adapter' 2>/dev/null; then
   skip=(--packages-ignore devrobot_interfaces)
