@@ -30,7 +30,7 @@ def test_dockerfile_starts_with_its_build_and_run_lines_on_jazzy_by_default():
 
 
 def test_docker_stop_reaches_every_process_as_a_ctrl_c():
-    """tini -g signals the process group; SIGINT is what the nodes save on."""
+    """The tini -g init signals the process group; SIGINT is what the nodes save on."""
     text = DOCKERFILE.read_text()
     assert re.search(r'^STOPSIGNAL SIGINT$', text, re.MULTILINE)
     entrypoint = json.loads(re.search(r'^ENTRYPOINT (\[.*\])$', text, re.MULTILINE).group(1))
