@@ -25,6 +25,12 @@ from devrobot_bringup.launch_helpers import (argument, bag_play_cmd, bag_record_
 # launch's default is 5 s before SIGTERM and 5 more before SIGKILL; a CPU may need longer to
 # learn the last transitions and write a checkpoint (node_support handles SIGTERM like SIGINT).
 SAVE_TIMEOUT_S = 60.0
+# The recorder runs in its own session (setsid), so a Ctrl-C in the terminal (or `docker stop`
+# through tini -g) does not stop it at the same instant as the nodes: it keeps recording what
+# they publish while they stop (a driver's STOPPED state), and launch ends it this long after
+# the Ctrl-C with SIGTERM, which ros2 bag record handles like SIGINT, closing the bag. When the
+# launch shuts down for another reason, launch sends it SIGINT at once, as to every process.
+RECORDER_GRACE_S = 3.0
 BAG_DIR_HELP = ('Folder of the recording; empty: ~/.devrobot/saved/sessions/<robot>/'
                 'session_<date>_<time>, under the disk budget.')
 
@@ -141,8 +147,9 @@ def record_session(robot, condition=None):
                 recording.DEFAULT_MAX_DISK_GB)).perform(context)),
             size_mb)
         _logger().info(f'recording to {plan.output}')
-        return [ExecuteProcess(cmd=bag_record_cmd(str(plan.output), size_mb), output='screen',
-                               name='record'),
+        return [ExecuteProcess(cmd=['setsid', *bag_record_cmd(str(plan.output), size_mb)],
+                               output='screen', name='record',
+                               sigterm_timeout=f'{RECORDER_GRACE_S:g}'),
                 disk_checks(plan)]
     return OpaqueFunction(function=start, condition=condition)
 
