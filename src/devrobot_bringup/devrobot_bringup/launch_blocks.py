@@ -97,10 +97,16 @@ def check_backend_host():
 
 def world_model_node(params_file, observe_only='false', use_sim_time='false', learning='true',
                      condition=None):
-    """The world model with one robot's parameters; string values or substitutions."""
+    """The world model with one robot's parameters; string values or substitutions.
+
+    The flags are typed: launch_ros passes a plain string as a STRING parameter, which the
+    node's BOOL parameters refuse.
+    """
+    from launch_ros.parameter_descriptions import ParameterValue
+    flags = {'observe_only': observe_only, 'use_sim_time': use_sim_time, 'learning': learning}
     return ros_node('devrobot_world_model', 'world_model_node', 'world_model', [
-        params_file,
-        {'observe_only': observe_only, 'use_sim_time': use_sim_time, 'learning': learning},
+        params_file, {name: ParameterValue(value, value_type=bool)
+                      for name, value in flags.items()},
     ], condition=condition, shutdown_on_exit=True, sigterm_timeout_s=SAVE_TIMEOUT_S)
 
 

@@ -143,3 +143,41 @@ def test_the_world_model_may_save_and_drivers_end_the_launch(path, monkeypatch):
             assert isinstance(entity.kwargs.get('on_exit'), launch_double.Shutdown)
         if entity.executable == 'world_model_node':
             assert float(entity.kwargs['sigterm_timeout']) == SAVE_TIMEOUT_S
+
+
+def _launch_ros_type(value, launch_double):
+    """The parameter type launch_ros gives a value of a `parameters` dict.
+
+    None: decided when the launch runs (a substitution's text is read as YAML).
+    """
+    if isinstance(value, launch_double.ParameterValue):
+        return value.value_type
+    if isinstance(value, (str, bool, int, float)):
+        return type(value)  # a plain str stays a STRING parameter, whatever it says
+    return None
+
+
+@pytest.mark.parametrize('path', ALL_LAUNCH, ids=lambda p: p.name)
+def test_parameters_set_in_launch_files_have_the_declared_types(path, monkeypatch):
+    """A plain 'false' (a str) reaches the node as a STRING: a BOOL parameter refuses it."""
+    import launch_double
+    from devrobot_core.config_fields import field_specs
+    from devrobot_jetbot.jetbot_config import JetBotConfig, JetBotNodeConfig
+    from devrobot_world_model.node.node_config import WorldModelNodeConfig
+    declared = {'world_model_node': [WorldModelNodeConfig], 'jetbot_node': [JetBotConfig,
+                                                                            JetBotNodeConfig]}
+    launch_double.install(monkeypatch)
+    for entity in _entities(_load(path)):
+        if not isinstance(entity, launch_double.Node) or entity.executable not in declared:
+            continue
+        kinds = {spec.name: spec.kind for config in declared[entity.executable]
+                 for spec in field_specs(config)}
+        kinds['use_sim_time'] = bool
+        for parameters in entity.parameters:
+            if not isinstance(parameters, dict):
+                continue
+            for name, value in parameters.items():
+                kind = _launch_ros_type(value, launch_double)
+                assert kind in (None, kinds[name]), (
+                    f'{entity.executable} parameter {name} gets a {kind.__name__}, '
+                    f'declared {kinds[name].__name__}')
