@@ -19,8 +19,9 @@ import os
 
 from devrobot_bringup import recording
 from devrobot_bringup.launch_helpers import (argument, bag_play_cmd, bag_record_cmd,
-                                             DEFAULT_MAX_BAG_SIZE_MB, package_installed,
-                                             ros_node, share_file, shutdown_action)
+                                             DEFAULT_MAX_BAG_SIZE_MB, is_true,
+                                             package_installed, ros_node, share_file,
+                                             shutdown_action)
 
 # launch's default is 5 s before SIGTERM and 5 more before SIGKILL; a CPU may need longer to
 # learn the last transitions and write a checkpoint (node_support handles SIGTERM like SIGINT).
@@ -99,14 +100,19 @@ def world_model_node(params_file, observe_only='false', use_sim_time='false', le
                      condition=None):
     """The world model with one robot's parameters; string values or substitutions.
 
-    The flags are typed: launch_ros passes a plain string as a STRING parameter, which the
-    node's BOOL parameters refuse.
+    The flags reach the node as BOOL parameters: launch_ros would pass a plain string as a
+    STRING (refused by the node), and ParameterValue(value_type=bool) takes only a bool or a
+    substitution.
     """
     from launch_ros.parameter_descriptions import ParameterValue
+
+    def flag(value):
+        if isinstance(value, str):
+            return is_true(value)
+        return ParameterValue(value, value_type=bool)
     flags = {'observe_only': observe_only, 'use_sim_time': use_sim_time, 'learning': learning}
     return ros_node('devrobot_world_model', 'world_model_node', 'world_model', [
-        params_file, {name: ParameterValue(value, value_type=bool)
-                      for name, value in flags.items()},
+        params_file, {name: flag(value) for name, value in flags.items()},
     ], condition=condition, shutdown_on_exit=True, sigterm_timeout_s=SAVE_TIMEOUT_S)
 
 

@@ -143,6 +143,11 @@ class Node(ExecuteProcess):
 
 class ParameterValue:
     def __init__(self, value, *, value_type=None):
+        # launch_ros's normalize_typed_substitution: a value that is no substitution must
+        # already have the type (ParameterValue('false', value_type=bool) is a TypeError)
+        if (value_type is not None and isinstance(value, (str, bool, int, float))
+                and not isinstance(value, value_type)):
+            raise TypeError(f'value={value!r} is not an instance of {value_type}')
         self.value, self.value_type = value, value_type
 
 
