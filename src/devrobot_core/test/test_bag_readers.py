@@ -54,8 +54,14 @@ def test_the_session_info_names_the_reader_that_read_it(tmp_path, monkeypatch, r
 
 
 def _kill_recorder(bag):
-    """What a recorder killed before closing leaves: data files, no metadata.yaml."""
+    """What a recorder killed before closing leaves: data files, no metadata.yaml.
+
+    The data file gets the name `ros2 bag record` gives it (<bag>_0.mcap), the one rosbag2's
+    reindexer looks for.
+    """
     (bag / 'metadata.yaml').unlink()
+    for data in [p for p in bag.iterdir() if p.suffix in ('.mcap', '.db3')]:
+        data.rename(bag / f'{bag.name}_0{data.suffix}')
     return bag
 
 

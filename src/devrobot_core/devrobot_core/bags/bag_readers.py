@@ -185,15 +185,27 @@ class Rosbag2PyReader:
         return dict(self._custom)
 
     def messages(self, connections) -> Iterator[tuple]:
+        """(connection, stamp_ns, raw CDR bytes) in time order.
+
+        Raises BagReadError for a bag that ends before the messages its metadata counts:
+        rosbag2's mcap storage reads a truncated file up to the damage without a word.
+        """
         import rosbag2_py
         topics = [c.topic for c in connections]
         if not topics:
             return
         self._reader.set_filter(rosbag2_py.StorageFilter(topics=topics))
         self._reader.seek(0)  # each call reads from the start
+        read = dict.fromkeys(topics, 0)
         while self._reader.has_next():
             topic, data, stamp_ns = self._reader.read_next()
+            read[topic] += 1
             yield self._by_topic[topic], stamp_ns, bytes(data)
+        short = [f'{topic}: {read[topic]} of {self._by_topic[topic].msgcount}'
+                 for topic in topics if read[topic] < self._by_topic[topic].msgcount]
+        if short:
+            raise BagReadError(f'it ends early (messages read of those its metadata counts: '
+                               f'{", ".join(short)})')
 
     def close(self) -> None:
         close = getattr(self._reader, 'close', None)  # Humble's readers close when collected
