@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 
 from devrobot_bringup import recording
 from devrobot_bringup.launch_helpers import (argument, bag_play_cmd, bag_record_cmd,
@@ -26,12 +27,11 @@ from devrobot_bringup.launch_helpers import (argument, bag_play_cmd, bag_record_
 # launch's default is 5 s before SIGTERM and 5 more before SIGKILL; a CPU may need longer to
 # learn the last transitions and write a checkpoint (node_support handles SIGTERM like SIGINT).
 SAVE_TIMEOUT_S = 60.0
-# The recorder runs in its own session (setsid), so a Ctrl-C in the terminal (or `docker stop`
-# through tini -g) does not stop it at the same instant as the nodes: it keeps recording what
-# they publish while they stop (a driver's STOPPED state), and launch ends it this long after
-# the Ctrl-C with SIGTERM, which ros2 bag record handles like SIGINT, closing the bag. When the
-# launch shuts down for another reason, launch sends it SIGINT at once, as to every process.
-RECORDER_GRACE_S = 3.0
+# The recorder stops this long after the nodes are told to (session_recorder), so what they
+# publish while stopping (a driver's STOPPED state) is in the bag; launch gives it
+# RECORDER_CLOSE_S after that before SIGTERM, to write and close the bag.
+RECORDER_GRACE_S = 2.0
+RECORDER_CLOSE_S = 30.0
 BAG_DIR_HELP = ('Folder of the recording; empty: ~/.devrobot/saved/sessions/<robot>/'
                 'session_<date>_<time>, under the disk budget.')
 
@@ -159,11 +159,17 @@ def record_session(robot, condition=None):
                 recording.DEFAULT_MAX_DISK_GB)).perform(context)),
             size_mb)
         _logger().info(f'recording to {plan.output}')
-        return [ExecuteProcess(cmd=['setsid', *bag_record_cmd(str(plan.output), size_mb)],
+        return [ExecuteProcess(cmd=recorder_cmd(bag_record_cmd(str(plan.output), size_mb)),
                                output='screen', name='record',
-                               sigterm_timeout=f'{RECORDER_GRACE_S:g}'),
+                               sigterm_timeout=f'{RECORDER_CLOSE_S:g}'),
                 disk_checks(plan)]
     return OpaqueFunction(function=start, condition=condition)
+
+
+def recorder_cmd(record_cmd: list) -> list:
+    """`record_cmd` run by session_recorder (with launch's Python: it needs no more)."""
+    return [sys.executable, '-m', 'devrobot_bringup.session_recorder', '--grace-s',
+            f'{RECORDER_GRACE_S:g}', '--', *record_cmd]
 
 
 def disk_checks(plan):

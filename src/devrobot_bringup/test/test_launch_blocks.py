@@ -55,9 +55,10 @@ def test_a_default_recording_goes_under_the_robots_sessions_with_disk_checks(
     record, checks = started
     output = record.kwargs['cmd'][record.kwargs['cmd'].index('-o') + 1]
     assert os.path.dirname(output) == str(tmp_path / '.devrobot/saved/sessions/jetbot')
-    # in its own session: a Ctrl-C reaches the nodes first, and their last states get recorded
-    assert record.kwargs['cmd'] == ['setsid', *bag_record_cmd(output, 8.0)]
-    assert float(record.kwargs['sigterm_timeout']) == launch_blocks.RECORDER_GRACE_S
+    # stopped a moment after the nodes, so their last states get recorded
+    assert record.kwargs['cmd'] == launch_blocks.recorder_cmd(bag_record_cmd(output, 8.0))
+    assert record.kwargs['cmd'][1:3] == ['-m', 'devrobot_bringup.session_recorder']
+    assert float(record.kwargs['sigterm_timeout']) > launch_blocks.RECORDER_GRACE_S
     again, = checks.function({})  # checks now, then schedules the next check
     assert isinstance(again, double.TimerAction)
     assert again.period == recording.CHECK_INTERVAL_S
