@@ -7,8 +7,9 @@ through tini, or by launch itself when it runs without a terminal). The nodes th
 what ends the session (a driver's STOPPED state for a command cut short) within a fraction of a
 second, and `ros2 bag record`, stopped at the same instant, would miss it. So the recorder runs
 in its own session, which no group signal reaches, and this process passes a SIGINT or SIGTERM
-on to it `grace_s` later (a second signal passes it on at once). The recorder closes its bag
-on SIGINT; its exit status is this process's.
+on to it `grace_s` later. Signals during the grace change nothing: a launch without a terminal
+forwards the same Ctrl-C a few milliseconds after the terminal's own. The recorder closes its
+bag on SIGINT; its exit status is this process's.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def run(cmd: list, grace_s: float, clock=time.monotonic, sleep=time.sleep) -> in
             sleep(POLL_S)
         if child.poll() is None:
             deadline = clock() + grace_s
-            while child.poll() is None and len(signals_seen) < 2 and clock() < deadline:
+            while child.poll() is None and clock() < deadline:
                 sleep(POLL_S)
             if child.poll() is None:
                 child.send_signal(signal.SIGINT)
