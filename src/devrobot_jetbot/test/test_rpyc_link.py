@@ -31,7 +31,7 @@ def wait_until(predicate, timeout_s=SLACK_S + 2.0):
 
 def config_for(port, **overrides):
     values = dict(host='127.0.0.1', port=port, connect_timeout_s=2.0, call_timeout_s=2.0,
-                  reconnect_attempts=2, reconnect_backoff_s=0.05)
+                  reconnect_attempts=2, reconnect_backoff_s=0.05, secret_file='')
     values.update(overrides)
     return JetBotConfig(**values)
 
@@ -90,10 +90,10 @@ def test_the_original_client_protocol_still_works_and_is_stopped_by_the_watchdog
 
 
 def test_motors_stop_when_the_client_disconnects_mid_command(start_service):
-    service = start_service(max_hold_s=30.0)
+    service = start_service(max_hold_s=5.0)
     backend = RpycBackend(config_for(service.port))
     backend.connect()
-    backend.apply_motors(0.5, 0.5, hold_s=30.0)
+    backend.apply_motors(0.5, 0.5, hold_s=5.0)
     assert service.hardware.speeds() == (0.5, 0.5)
     gone = time.monotonic()
     backend._conn._channel.stream.sock.close()  # the client process dies: no goodbye
@@ -225,7 +225,15 @@ def test_a_secret_the_robot_does_not_ask_for_is_reported(start_service, tmp_path
     secret.write_text('s3cret')
     backend = RpycBackend(config_for(service.port, secret_file=str(secret),
                                      connect_timeout_s=0.3))
-    with pytest.raises(RobotUnreachableError, match='without a secret'):
+    with pytest.raises(RobotUnreachableError,
+                       match="runs with --insecure, so pass --secret-file ''"):
+        backend.connect()
+
+
+def test_a_robot_that_asks_for_a_secret_is_reported_to_a_client_without_one(start_service):
+    service = start_service(secret='s3cret')
+    backend = RpycBackend(config_for(service.port))
+    with pytest.raises(RobotUnreachableError, match='it asks for a secret: set --secret-file'):
         backend.connect()
 
 
