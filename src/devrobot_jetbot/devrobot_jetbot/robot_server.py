@@ -5,6 +5,8 @@ adds to rpyc's ThreadedServer:
 
 - a connection cap (`max_clients`): connections beyond it are closed at once, so idle sockets
   cannot use up the service's threads or file descriptors;
+- a serving loop that drops a client after a malformed request with one log line, at once
+  (rpyc's own loop may wait for an answer to its goodbye for 30 s);
 - an accept loop that survives a full descriptor table (EMFILE and friends: it waits and tries
   again) and raises ListenerDied when the listening socket itself fails, so the service exits
   with a non-zero status and systemd restarts it (rpyc's own loop ends quietly instead);
@@ -134,7 +136,19 @@ class HardenedServer(ThreadedServer):
         config = dict(self.protocol_config, credentials=credentials,
                       endpoints=(sock.getsockname(), address), logger=self.logger)
         conn = self.service._connect(BoundedChannel(SocketStream(sock)), config)
-        self._handle_connection(conn)
+        try:
+            while not conn.closed:
+                conn.serve(None)
+        except EOFError:  # the client left (or sent a frame over the limit)
+            pass
+        except Exception as error:  # noqa: B902 - a malformed request: one log line, not a trace
+            log.warning('dropped client %s:%s after a protocol error (%s: %s); is its rpyc of '
+                        'the same major version?', address[0], address[1],
+                        type(error).__name__, describe(error))
+        finally:
+            # the socket first: rpyc's goodbye would wait for an answer, up to its timeout
+            conn._channel.close()
+            conn.close()
 
     def _report(self, kind, message, *args):
         """Log a warning at most once per `_REPORT_EVERY_S` for each kind: a flood is one line."""

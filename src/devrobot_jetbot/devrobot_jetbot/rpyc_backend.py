@@ -234,6 +234,11 @@ class RpycBackend:
                 raise AuthenticationFailed('it closed the link after our answer to its '
                                            'challenge: is the secret the same on both sides?')
             raise
+        except ValueError as error:  # rpyc could not parse the answer
+            conn.close()
+            raise AuthenticationFailed(
+                f'its answer was not understood ({error}): is its rpyc of the same major version '
+                f'as this computer\'s ({rpyc.__version__})?') from None
         except BaseException:
             conn.close()
             raise

@@ -103,6 +103,18 @@ def test_a_compressed_bomb_over_the_network_drops_only_its_sender(start_service)
     backend.close()
 
 
+def test_a_malformed_request_drops_its_sender_with_one_log_line(start_service, caplog):
+    service = start_service()
+    with socket.create_connection(('127.0.0.1', service.port)) as fuzzer:
+        fuzzer.sendall(frame(b'\x00\x01garbage'))
+        assert closed_by_peer(fuzzer, SLACK_S)
+    lines = [r.getMessage() for r in caplog.records if 'protocol error' in r.getMessage()]
+    assert len(lines) == 1 and not any(r.exc_info for r in caplog.records)
+    backend = RpycBackend(client_config(service.port))
+    assert backend.read_frame().shape == (224, 224, 3)
+    backend.close()
+
+
 def test_connections_beyond_the_cap_are_closed_at_once_and_slots_free_up(start_service):
     service = start_service(max_clients=2)
     idle = [socket.create_connection(('127.0.0.1', service.port)) for _ in range(2)]
