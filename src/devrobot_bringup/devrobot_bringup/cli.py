@@ -27,6 +27,9 @@ SUBCOMMANDS = {
                   "Show (or save) a JetBot's live camera feed."),
     'try-action': ('devrobot_jetbot.try_action_command',
                    'Execute one motor command on a JetBot; save the frames before and after.'),
+    'jetbot-secret': ('devrobot_jetbot.jetbot_secret_command',
+                      "Create the JetBot service's shared secret; install it here and on the "
+                      'robot (over ssh).'),
     'import-session': ('devrobot_core.bags.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
 }

@@ -130,11 +130,23 @@ def test_unreachable_jetbot_is_one_clear_line_and_no_bag_of_steps(tmp_path, caps
     pytest.importorskip('rpyc')
     out = tmp_path / 'run'
     status = main(['run', '--robot', 'jetbot', '--host', '127.0.0.1', '--port', '1',
-                   '--reconnect-attempts', '1', '--steps', '3', '--out', str(out),
-                   '--no-progress'])
+                   '--secret-file', '', '--reconnect-attempts', '1', '--steps', '3', '--out',
+                   str(out), '--no-progress'])
     error = capsys.readouterr().err.strip()
     assert status == 1
     assert 'unreachable' in error and '127.0.0.1:1' in error and '\n' not in error
+
+
+def test_a_jetbot_run_without_the_shared_secret_names_the_command_that_makes_it(
+        tmp_path, capsys, monkeypatch):
+    pytest.importorskip('rpyc')
+    monkeypatch.setenv('HOME', str(tmp_path))  # no ~/.devrobot_secret there
+    status = main(['run', '--robot', 'jetbot', '--host', '127.0.0.1', '--steps', '3', '--out',
+                   str(tmp_path / 'run'), '--no-progress'])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and '\n' not in error
+    assert f'the secret file {tmp_path}/.devrobot_secret does not exist' in error
+    assert 'devrobot jetbot-secret --host IP' in error
 
 
 def test_two_runs_in_the_same_second_get_two_bags(tmp_path):

@@ -44,11 +44,18 @@ class JetBotRobot:
         self.driver = MotorDriver(MotorController(self.config), self.backend, self.clock,
                                   self.config.lease_grace_s, self.config.resend_interval_s)
         self._closed = False
+        self._drives = False  # whether this robot may touch the motors (close stops them)
 
-    def connect(self) -> None:
-        """Open the link and make sure the motors start stopped."""
+    def connect(self, drive_motors: bool = True) -> None:
+        """Open the link and, unless only watching, make sure the motors start stopped.
+
+        Stopping them also claims them on the robot service: when another client drives them,
+        this raises MotorsUnavailableError. A viewer (`drive_motors=False`) never touches them.
+        """
         self.backend.connect()
-        self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
+        if drive_motors:
+            self._drives = True
+            self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
 
     def read(self) -> Frame:
         """One frame, stamped when it was asked for: the camera took it no earlier."""
@@ -61,6 +68,7 @@ class JetBotRobot:
 
     def send(self, command: MotorCommand) -> MotorOutcome:
         """Execute one command completely: ramp, hold, ramp down; report what was applied."""
+        self._drives = True
         return self.driver.execute(command)
 
     def close(self) -> None:
@@ -68,7 +76,8 @@ class JetBotRobot:
             return
         self._closed = True
         try:
-            self.driver.stop('robot closed')
+            if self._drives:  # a viewer leaves the motors to whoever drives them
+                self.driver.stop('robot closed')
         finally:
             self.backend.close()
 

@@ -128,7 +128,7 @@ def test_shutdown_stops_a_running_command(ros, make_node):
 
 def test_the_node_drives_a_real_robot_service_over_loopback(ros, make_node, start_service):
     service = start_service()
-    make_node(host='127.0.0.1', port=service.port, camera_rate_hz=2.0)
+    make_node(host='127.0.0.1', port=service.port, secret_file='', camera_rate_hz=2.0)
     ros.advance(0.5)
     image = image_to_array(ros.messages('camera/image_raw')[0])
     assert image[:, -20:, 0].mean() > image[:, :20, 0].mean() + 150  # the mock's red ramp
@@ -142,7 +142,7 @@ def test_the_node_drives_a_real_robot_service_over_loopback(ros, make_node, star
 def test_a_robot_lost_for_good_shuts_the_node_down(ros, make_node, start_service):
     import rclpy
     service = start_service()
-    node = make_node(host='127.0.0.1', port=service.port, reconnect_attempts=2,
+    node = make_node(host='127.0.0.1', port=service.port, secret_file='', reconnect_attempts=2,
                      reconnect_backoff_s=0.01)
     service.close()  # the robot goes away: its port now refuses connections
     send(ros, MotorCommand(0.0, 0.12, 0.2))
@@ -158,7 +158,7 @@ def test_an_unreachable_robot_at_start_is_one_clear_line(ros, monkeypatch, close
                                                          capsys):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     ros.overrides['jetbot_node'] = {'host': '127.0.0.1', 'port': closed_port,
-                                    'reconnect_attempts': 1}
+                                    'secret_file': '', 'reconnect_attempts': 1}
     assert module.main([]) == 1
     assert 'is unreachable' in capsys.readouterr().err
     assert not ros.initialized  # rclpy was shut down on the way out
