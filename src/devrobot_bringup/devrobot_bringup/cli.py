@@ -1,7 +1,9 @@
 """`devrobot`: the no-ROS command line. One subcommand per module, imported only when chosen.
 
-Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`. Importing only
-the chosen one keeps `devrobot run` free of torch unless it learns, and `--help` instant.
+Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`; only the chosen
+one is imported. A command whose flags come from config dataclasses also takes `--config
+FILE.yaml` (a ROS parameter file: `command_config.py`), and its usage line lists its own options
+with the grouped flags (`--sim.image-size`, `--learner.batch-size`, ...) as one item.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from devrobot_bringup.command_config import (add_config_option, apply_config_file,
+                                             compact_usage, takes_config)
 from devrobot_sim.errors import UsageError
 
 # name -> (module, one-line help)
@@ -48,8 +52,14 @@ def main(argv=None) -> int:
     command_parser = argparse.ArgumentParser(prog=f'devrobot {name}',
                                              description=SUBCOMMANDS[name][1])
     module.add_arguments(command_parser)
+    if takes_config(command_parser):
+        add_config_option(command_parser)
+        command_parser.usage = compact_usage(command_parser)
     args = command_parser.parse_args(argv[1:])
     try:
+        if getattr(args, 'config', None):
+            args = apply_config_file(command_parser, argv[1:], name, tuple(SUBCOMMANDS),
+                                     args.config)
         return int(module.main(args) or 0)
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)

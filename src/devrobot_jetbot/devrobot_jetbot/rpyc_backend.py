@@ -59,7 +59,7 @@ def answer_challenge(sock, secret: str, timeout_s: float) -> None:
             line += byte
     except TimeoutError:
         raise AuthenticationFailed('the robot sent no challenge: it runs without a secret, '
-                                   'so leave --secret-file unset') from None
+                                   'so leave --jetbot.secret-file unset') from None
     words = line.decode('ascii', 'replace').split()
     if len(words) != 2 or words[0] != 'DEVROBOT-CHALLENGE':
         raise AuthenticationFailed(f'unexpected challenge from the robot: {line[:60]!r}')
@@ -74,7 +74,7 @@ class RpycBackend:
     def __init__(self, config: JetBotConfig, sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic):
         if not config.host:
-            raise UsageError("the rpyc backend needs the JetBot's address: --host IP "
+            raise UsageError("the rpyc backend needs the JetBot's address: --jetbot.host IP "
                              '(host:=IP with ros2 launch)')
         self.config = config
         self.secret = read_secret(config.secret_file)

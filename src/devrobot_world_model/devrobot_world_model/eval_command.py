@@ -16,9 +16,11 @@ import sys
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
+from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
+    register_options
 from devrobot_sim.errors import UsageError
 from devrobot_sim.motor import action_index
+from devrobot_sim.parameter_file import SIM_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 
@@ -38,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default='auto',
                         help="Where the model predicts: 'auto' (a GPU when torch finds one), "
                              "'cpu', 'cuda' or 'cuda:N' (default: auto).")
-    add_config_arguments(parser, ToroidalDotConfig, skip=('seed',))
+    register_options(parser, SECTION, ('states', 'seed', 'batch_size', 'horizons', 'device'))
+    add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE, skip=('seed',))
+
+
+SECTION = 'devrobot_eval'  # this command's own settings in a parameter file
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
         overrides['image_size'] = int(trained_size)
     elif trained_size and args.image_size != trained_size:
         raise UsageError(f'the checkpoint was trained on {trained_size}x{trained_size} images, '
-                         f'not --image-size {args.image_size}')
+                         f'not --sim.image-size {args.image_size}')
     try:
         sim_config = config_from_arguments(ToroidalDotConfig, args, **overrides)
     except ValueError as error:
@@ -66,7 +72,8 @@ def main(args: argparse.Namespace) -> int:
             predict_fn, sim_config, states=args.states, seed=args.seed,
             horizons=tuple(args.horizons), batch_size=args.batch_size)
     except evaluation.PredictionShapeError as error:
-        raise UsageError(f'{error} (set --image-size to the size it was trained at)') from None
+        raise UsageError(f'{error} (set --sim.image-size to the size it was trained at)') \
+            from None
     result['checkpoint'] = str(args.checkpoint)
     result = evaluation.finite_or_none(result)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
