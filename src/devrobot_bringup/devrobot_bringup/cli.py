@@ -36,6 +36,17 @@ SUBCOMMANDS = {
 }
 
 
+def command_parser_for(name: str) -> tuple:
+    """(module, parser) of one subcommand, with `--config` where it takes config flags."""
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
+    module.add_arguments(parser)
+    if takes_config(parser):
+        add_config_option(parser)
+        parser.usage = compact_usage(parser)
+    return module, parser
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
@@ -48,13 +59,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    command_parser = argparse.ArgumentParser(prog=f'devrobot {name}',
-                                             description=SUBCOMMANDS[name][1])
-    module.add_arguments(command_parser)
-    if takes_config(command_parser):
-        add_config_option(command_parser)
-        command_parser.usage = compact_usage(command_parser)
+    module, command_parser = command_parser_for(name)
     args = command_parser.parse_args(argv[1:])
     try:
         if getattr(args, 'config', None):

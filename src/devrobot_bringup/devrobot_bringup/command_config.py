@@ -18,6 +18,7 @@ from devrobot_sim.parameter_file import (file_defaults, JETBOT_NODE, read_parame
                                          SIM_NODE, WORLD_MODEL_NODE)
 
 COMMAND_SECTION_PREFIX = 'devrobot_'
+ROS_PARAMETERS = {'use_sim_time'}  # every rclpy node declares it; no command uses it
 
 
 def _sim_configs():
@@ -53,7 +54,8 @@ def node_parameters(node: str) -> set | None:
     except ImportError as error:
         raise UsageError(f'the {node} section needs a package that is not installed: '
                          f'{error}') from None
-    return {spec.name for config_class in classes for spec in field_specs(config_class)}
+    return {spec.name for config_class in classes for spec in field_specs(config_class)} \
+        | ROS_PARAMETERS
 
 
 def command_section(command: str) -> str:
