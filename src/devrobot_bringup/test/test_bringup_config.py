@@ -14,7 +14,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot
 
 import rclpy_double  # noqa: E402
 
-from devrobot_sim.motor import action_space_to_flat  # noqa: E402
 from devrobot_world_model import inspection  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
@@ -66,7 +65,7 @@ def test_every_key_is_a_declared_parameter_of_the_right_type(monkeypatch, path, 
 def test_the_world_model_knows_the_simulators_commands(monkeypatch):
     document = yaml.safe_load((CONFIG / 'sim.yaml').read_text())
     _, sim = _start(monkeypatch, CONFIG / 'sim.yaml', 'sim_node')
-    expected = action_space_to_flat(sim.sim.world.action_space)
+    expected = [v for c in sim.sim.world.action_space for v in (c.left, c.right, c.duration_s)]
     assert document['world_model']['ros__parameters']['action_space'] == expected
 
 

@@ -8,7 +8,6 @@ Usage:
 from __future__ import annotations
 
 from devrobot_sim.clock import WallClock
-from devrobot_sim.errors import UsageError
 from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_sim.robot import Clock
 
@@ -72,20 +71,3 @@ class JetBotRobot:
         finally:
             self.backend.close()
 
-
-def build_jetbot_robot(host: str | None = None, port: int | None = None,
-                       **overrides) -> JetBotRobot:
-    """A JetBotRobot for the no-ROS runner: the default config with the given address.
-
-    Bad values become a one-line UsageError (`devrobot run` prints it and exits 2).
-    """
-    values = dict(overrides)
-    if host is not None:
-        values['host'] = host
-    if port is not None:
-        values['port'] = port
-    try:
-        config = JetBotConfig(**values)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f'JetBot settings: {error}') from None
-    return JetBotRobot(config)
