@@ -204,9 +204,11 @@ class _NoLearner:
         return 0, {}
 
 
-def declared_by_shell(monkeypatch, node_name):
-    """The parameter names a node shell declares, started in the rclpy double."""
-    rclpy_double.install(monkeypatch)
+def start_shell(monkeypatch, node_name, params_file=None):
+    """A node shell started in the rclpy double (with `params_file` loaded, when given)."""
+    ros = rclpy_double.install(monkeypatch)
+    if params_file is not None:
+        ros.load_params_file(params_file)
     shells = {'sim_node': ('devrobot_sim.sim_node', 'SimNode'),
               'world_model': ('devrobot_world_model.world_model_node', 'WorldModelNode'),
               'jetbot_node': ('devrobot_jetbot.jetbot_node', 'JetBotNode')}
@@ -216,10 +218,14 @@ def declared_by_shell(monkeypatch, node_name):
         monkeypatch.setattr(module, 'build_policy', lambda *configs: _NoLearner())
     import rclpy
     rclpy.init()
-    from rclpy_double.runtime import current_graph
     if node_name == 'jetbot_node':
-        current_graph().overrides['jetbot_node'] = {'backend': 'mock'}
-    node = getattr(module, class_name)()
+        ros.overrides.setdefault('jetbot_node', {})['backend'] = 'mock'
+    return getattr(module, class_name)()
+
+
+def declared_by_shell(monkeypatch, node_name):
+    """The parameter names a node shell declares."""
+    node = start_shell(monkeypatch, node_name)
     try:
         return set(node._parameters.values)
     finally:
@@ -238,3 +244,21 @@ def test_every_key_of_the_bringup_files_is_a_node_parameter():
         for node, parameters in read_parameter_file(path).items():
             assert parameters == document[node]['ros__parameters']
             assert set(parameters) <= node_parameters(node), (path.name, node)
+
+
+def test_a_saved_configuration_starts_the_nodes(tmp_path, monkeypatch):
+    from devrobot_bringup import run_command
+    from devrobot_sim.parameter_file import save_run_config
+    from devrobot_sim.sim_robot import SimRobot
+    args = parse('run', ['--learn', '--learner.lr-floor', '1', '--model.latent-weight', '0'] +
+                 TINY_SIM + TINY_MODEL)
+    config = config_from_arguments(run_command.RunConfig, args)
+    robot = SimRobot(config_from_arguments(ToroidalDotConfig, args))
+    sections = run_command.resolved_sections(config, robot, run_command.storage_config(args),
+                                             run_command.learning_setup(config, args))
+    path = save_run_config(tmp_path, sections)
+    for node_name in ('sim_node', 'world_model'):
+        node = start_shell(monkeypatch, node_name, path)  # a wrong type would raise here
+        for name, value in sections[node_name].items():
+            assert node.get_parameter(name).value == value, (node_name, name)
+    assert sections['world_model']['lr_floor'] == 1.0  # given as 1, written as a float

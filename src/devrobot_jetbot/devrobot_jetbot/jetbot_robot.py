@@ -70,4 +70,3 @@ class JetBotRobot:
             self.driver.stop('robot closed')
         finally:
             self.backend.close()
-

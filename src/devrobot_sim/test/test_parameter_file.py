@@ -155,4 +155,3 @@ def test_save_run_config_keeps_an_earlier_different_one(tmp_path):
     assert read_parameter_file(tmp_path / 'config.yaml') == first
     assert read_parameter_file(tmp_path / 'config.1.yaml') == first
     assert read_parameter_file(tmp_path / 'config.2.yaml') == second
-
