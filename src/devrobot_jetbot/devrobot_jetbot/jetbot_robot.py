@@ -1,4 +1,4 @@
-"""The JetBot as a `devrobot_sim.robot.Robot`: what the no-ROS runner and the commands drive.
+"""The JetBot as a `devrobot_core.robot.Robot`: what the no-ROS runner and the commands drive.
 
 Usage:
     robot = JetBotRobot(JetBotConfig(host='192.168.1.42'))

@@ -12,7 +12,6 @@ from devrobot_sim.recorded_policy import (
 from devrobot_sim.session_bag import read_session, SessionBagWriter
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_sim.transitions import transitions_from_events
 
 ACTIONS = [1, 0, 1, 1, 0, 1]
 
