@@ -14,7 +14,7 @@ import sys
 
 from devrobot_bringup.command_config import (add_config_option, apply_config_file,
                                              compact_usage, takes_config)
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from devrobot_sim.config_fields import field_specs, parameter_keys
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import field_specs, parameter_keys
+from devrobot_core.errors import UsageError
 from devrobot_sim.parameter_file import (file_defaults, JETBOT_NODE, read_parameter_file,
                                          SIM_NODE, WORLD_MODEL_NODE)
 
@@ -33,9 +33,9 @@ def _jetbot_configs():
 
 
 def _world_model_configs():
-    from devrobot_world_model.learner import LearnerConfig
-    from devrobot_world_model.node_config import WorldModelNodeConfig
-    from devrobot_world_model.world_model import CONFIG_CLASSES
+    from devrobot_world_model.learning.learner import LearnerConfig
+    from devrobot_world_model.node.node_config import WorldModelNodeConfig
+    from devrobot_world_model.model.world_model import CONFIG_CLASSES
     return (WorldModelNodeConfig, LearnerConfig) + tuple(CONFIG_CLASSES)
 
 

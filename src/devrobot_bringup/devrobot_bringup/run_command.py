@@ -16,16 +16,16 @@ from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
-from devrobot_bringup.session_stats import format_summary, SessionStats
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
-    config_to_dict, parameter_values
-from devrobot_sim.errors import UsageError
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
-from devrobot_sim.interactive import InteractivePolicy, terminal_ask
+from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, config_to_dict,
+                                         parameter_values)
+from devrobot_core.errors import UsageError
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.interactive import InteractivePolicy, terminal_ask
+from devrobot_core.selectors import make_selector
+from devrobot_core.session_stats import format_summary, SessionStats
 from devrobot_sim.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
     WORLD_MODEL_NODE
-from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
@@ -110,7 +110,7 @@ def resolved_sections(config: RunConfig, robot, budget_config, learning) -> dict
         sections[SIM_NODE if config.robot == 'sim' else JETBOT_NODE] = \
             parameter_values(robot_config)
     if learning is not None:
-        from devrobot_world_model.cli_support import learning_parameters
+        from devrobot_world_model.commands.cli_support import learning_parameters
         sections[WORLD_MODEL_NODE] = learning_parameters(*learning)
     return sections
 
@@ -211,7 +211,7 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace,
 def learning_setup(config: RunConfig, args: argparse.Namespace) -> tuple:
     """(LearnerConfig, model configs) from the flags, with the run's policy, seed and wandb."""
     try:
-        from devrobot_world_model.cli_support import learning_configs
+        from devrobot_world_model.commands.cli_support import learning_configs
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
     return learning_configs(args, policy=config.policy_spec(), seed=args.seed or 0,
@@ -220,7 +220,7 @@ def learning_setup(config: RunConfig, args: argparse.Namespace) -> tuple:
 
 def build_learner(robot, out: Path, learning: tuple):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
-    from devrobot_world_model.learner import Learner
+    from devrobot_world_model.learning.learner import Learner
     learner_config, model_configs = learning
     try:
         return Learner(robot.action_space, learner_config, model_configs, run_dir=out)

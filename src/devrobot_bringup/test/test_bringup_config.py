@@ -10,9 +10,9 @@ import yaml
 
 from devrobot_core.testing import rclpy_double
 
-import rclpy_double  # noqa: E402
+from devrobot_core.testing import rclpy_double  # noqa: E402
 
-from devrobot_world_model import inspection  # noqa: E402
+from devrobot_world_model.node import inspection  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 RVIZ = Path(__file__).resolve().parents[1] / 'rviz' / 'devrobot.rviz'

@@ -1,23 +1,19 @@
 """Grouped flags, `--config FILE.yaml` and the saved `config.yaml` of the devrobot commands."""
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+from devrobot_core.testing import rclpy_double
 
-import rclpy_double  # noqa: E402
-
-from devrobot_bringup.cli import command_parser_for, main, SUBCOMMANDS  # noqa: E402
-from devrobot_bringup.command_config import (apply_config_file, NODE_CONFIGS,  # noqa: E402
+from devrobot_bringup.cli import command_parser_for, main, SUBCOMMANDS
+from devrobot_bringup.command_config import (apply_config_file, NODE_CONFIGS,
                                              node_parameters)
-from devrobot_sim.config_fields import config_from_arguments  # noqa: E402
-from devrobot_sim.parameter_file import read_parameter_file  # noqa: E402
-from devrobot_sim.toroidal_dot import ToroidalDotConfig  # noqa: E402
-from devrobot_world_model.cli_support import learning_configs  # noqa: E402
+from devrobot_core.config_fields import config_from_arguments
+from devrobot_sim.parameter_file import read_parameter_file
+from devrobot_sim.toroidal_dot import ToroidalDotConfig
+from devrobot_world_model.commands.cli_support import learning_configs
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 TINY_SIM = ['--sim.image-size', '16', '--sim.dot-radius', '1', '--sim.move-pixels', '3']
@@ -210,7 +206,7 @@ def start_shell(monkeypatch, node_name, params_file=None):
     if params_file is not None:
         ros.load_params_file(params_file)
     shells = {'sim_node': ('devrobot_sim.sim_node', 'SimNode'),
-              'world_model': ('devrobot_world_model.world_model_node', 'WorldModelNode'),
+              'world_model': ('devrobot_world_model.node.world_model_node', 'WorldModelNode'),
               'jetbot_node': ('devrobot_jetbot.jetbot_node', 'JetBotNode')}
     module_name, class_name = shells[node_name]
     module = rclpy_double.import_fresh(monkeypatch, module_name)

@@ -7,9 +7,9 @@ Usage:
 
 from __future__ import annotations
 
-from devrobot_sim.clock import WallClock
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.robot import Clock
+from devrobot_core.clock import WallClock
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.robot import Clock
 
 from devrobot_jetbot.backend import JetBotBackend, LinkLostError
 from devrobot_jetbot.jetbot_config import JetBotConfig

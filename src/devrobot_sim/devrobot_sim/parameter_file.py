@@ -21,8 +21,8 @@ import re
 from pathlib import Path
 from typing import Callable
 
-from devrobot_sim.config_fields import parameter_keys, ParameterKey
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import parameter_keys, ParameterKey
+from devrobot_core.errors import UsageError
 
 PARAMETERS = 'ros__parameters'
 # The nodes' names in the launch files, which name their sections in a parameter YAML.

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from devrobot_sim.config_fields import (add_config_group, config_from_arguments, nested_flag,
-                                        parameter_keys, parameter_values, ParameterKey,
-                                        register_options, setting)
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, nested_flag,
+                                         parameter_keys, parameter_values, ParameterKey,
+                                         register_options, setting)
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_world_model.attention_metrics import action_gradient_share, introspect_world_model
-from devrobot_world_model.pixel_losses import to_unit_images
+from devrobot_world_model.evaluation.attention_metrics import (action_gradient_share,
+                                                               introspect_world_model)
+from devrobot_world_model.model.pixel_losses import to_unit_images
 
 
 def held_out_histories(sim_config: ToroidalDotConfig, action_space, history: int, states: int,

@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import MotorCommand, Transition
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import MotorCommand, Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_world_model import eval_command
+from devrobot_world_model.commands import eval_command
 from devrobot_world_model.introspection import held_out_histories, introspect
-from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.metrics import RecordingLogger
-from devrobot_world_model.world_model import ModelSpec, WorldModel
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 from tiny_models import tiny_configs
 
 SIM = ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3)

@@ -22,15 +22,14 @@ import time
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
-    register_options
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
+from devrobot_core.errors import UsageError
 from devrobot_sim.parameter_file import SIM_NODE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
-    from devrobot_world_model.cli_support import add_learning_arguments
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
     parser.add_argument('--json', action='store_true', help='Print the figures as JSON.')
     parser.add_argument('--train-updates', type=int, default=20,
                         help='Timed training updates (default: 20, after 2 untimed).')

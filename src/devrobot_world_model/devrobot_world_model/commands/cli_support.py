@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
-    field_specs, parameter_values
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, field_specs,
+                                         parameter_values)
+from devrobot_core.errors import UsageError
 from devrobot_sim.parameter_file import WORLD_MODEL_NODE
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.world_model import CONFIG_CLASSES, PART_CONFIGS, WorldModelConfig
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.model.world_model import CONFIG_CLASSES, PART_CONFIGS, WorldModelConfig
 
 
 def learning_sections() -> list:

@@ -18,10 +18,9 @@ import sys
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
-    register_options
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import action_index
+from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import action_index
 from devrobot_sim.parameter_file import SIM_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 

@@ -14,16 +14,16 @@ import json
 import pathlib
 import time
 
-from devrobot_sim.config_fields import add_config_group, config_from_arguments, \
-    parameter_values, register_options
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, parameter_values,
+                                         register_options)
+from devrobot_core.errors import UsageError
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
 from devrobot_sim.parameter_file import save_run_config, WORLD_MODEL_NODE
-from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from devrobot_world_model.cli_support import add_learning_arguments
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
     parser.add_argument('--bag', nargs='+', metavar='PATH',
                         help='Session bag folders (recorded by devrobot run or ros2 bag record); '
                         'required, here or in --config.')
@@ -71,7 +71,7 @@ def bag_action_space(sessions: list) -> tuple:
 
 def save_config(out: pathlib.Path, args, plateau_config, learner_config, model_configs):
     """`out/config.yaml`: the bags (absolute paths), the passes, the learner and the model."""
-    from devrobot_world_model.cli_support import learning_parameters
+    from devrobot_world_model.commands.cli_support import learning_parameters
     own = {'bag': [str(pathlib.Path(path).resolve()) for path in args.bag],
            'epochs': args.epochs, 'filter_action': args.filter_action or '',
            'until_plateau': bool(args.until_plateau), **parameter_values(plateau_config)}
