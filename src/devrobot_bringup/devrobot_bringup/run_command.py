@@ -24,7 +24,7 @@ from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
 from devrobot_core.session_stats import format_summary, SessionStats
-from devrobot_sim.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
+from devrobot_core.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
     WORLD_MODEL_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 

@@ -11,7 +11,7 @@ from devrobot_bringup.cli import command_parser_for, main, SUBCOMMANDS
 from devrobot_bringup.command_config import (apply_config_file, NODE_CONFIGS,
                                              node_parameters)
 from devrobot_core.config_fields import config_from_arguments
-from devrobot_sim.parameter_file import read_parameter_file
+from devrobot_core.parameter_file import read_parameter_file
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.commands.cli_support import learning_configs
 
@@ -244,7 +244,7 @@ def test_every_key_of_the_bringup_files_is_a_node_parameter():
 
 def test_a_saved_configuration_starts_the_nodes(tmp_path, monkeypatch):
     from devrobot_bringup import run_command
-    from devrobot_sim.parameter_file import save_run_config
+    from devrobot_core.parameter_file import save_run_config
     from devrobot_sim.sim_robot import SimRobot
     args = parse('run', ['--learn', '--learner.lr-floor', '1', '--model.latent-weight', '0'] +
                  TINY_SIM + TINY_MODEL)

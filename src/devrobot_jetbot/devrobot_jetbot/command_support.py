@@ -8,7 +8,7 @@ from pathlib import Path
 
 from devrobot_core.config_fields import add_config_group, config_from_arguments
 from devrobot_core.errors import UsageError
-from devrobot_sim.parameter_file import JETBOT_NODE
+from devrobot_core.parameter_file import JETBOT_NODE
 
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot

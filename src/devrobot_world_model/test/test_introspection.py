@@ -13,7 +13,7 @@ from devrobot_core.motor import MotorCommand, Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 from devrobot_world_model.commands import eval_command
-from devrobot_world_model.introspection import held_out_histories, introspect
+from devrobot_world_model.evaluation.introspection import held_out_histories, introspect
 from devrobot_world_model.learning.learner import Learner, LearnerConfig
 from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model.world_model import ModelSpec, WorldModel

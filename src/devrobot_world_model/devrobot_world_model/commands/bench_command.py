@@ -24,7 +24,7 @@ import numpy as np
 
 from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
-from devrobot_sim.parameter_file import SIM_NODE
+from devrobot_core.parameter_file import SIM_NODE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

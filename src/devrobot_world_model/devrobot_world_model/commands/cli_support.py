@@ -13,7 +13,7 @@ import argparse
 from devrobot_core.config_fields import (add_config_group, config_from_arguments, field_specs,
                                          parameter_values)
 from devrobot_core.errors import UsageError
-from devrobot_sim.parameter_file import WORLD_MODEL_NODE
+from devrobot_core.parameter_file import WORLD_MODEL_NODE
 from devrobot_world_model.learning.learner import LearnerConfig
 from devrobot_world_model.model.world_model import CONFIG_CLASSES, PART_CONFIGS, WorldModelConfig
 

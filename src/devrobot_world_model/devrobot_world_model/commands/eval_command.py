@@ -21,7 +21,7 @@ import numpy as np
 from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import action_index
-from devrobot_sim.parameter_file import SIM_NODE
+from devrobot_core.parameter_file import SIM_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 
@@ -110,7 +110,7 @@ def introspect_model(model, sim_config: ToroidalDotConfig, states: int, seed: in
     if world_model is None or not hasattr(world_model, 'predictor'):
         raise UsageError('--introspect needs a devrobot world-model checkpoint (this model '
                          'has no predictor to look into)')
-    from devrobot_world_model.introspection import introspect
+    from devrobot_world_model.evaluation.introspection import introspect
     try:
         return introspect(world_model, model.action_space, sim_config, states, seed)
     except ValueError as error:

@@ -18,7 +18,7 @@ from devrobot_core.config_fields import (add_config_group, config_from_arguments
                                          register_options)
 from devrobot_core.errors import UsageError
 from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_sim.parameter_file import save_run_config, WORLD_MODEL_NODE
+from devrobot_core.parameter_file import save_run_config, WORLD_MODEL_NODE
 from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
