@@ -15,7 +15,7 @@ import argparse
 from devrobot_core.config_fields import field_specs, parameter_keys
 from devrobot_core.errors import UsageError
 from devrobot_core.parameter_file import (file_defaults, JETBOT_NODE, read_parameter_file,
-                                         SIM_NODE, WORLD_MODEL_NODE)
+                                          SIM_NODE, WORLD_MODEL_NODE)
 
 COMMAND_SECTION_PREFIX = 'devrobot_'
 ROS_PARAMETERS = {'use_sim_time'}  # every rclpy node declares it; no command uses it

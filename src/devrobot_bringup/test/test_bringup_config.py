@@ -9,10 +9,7 @@ import pytest
 import yaml
 
 from devrobot_core.testing import rclpy_double
-
-from devrobot_core.testing import rclpy_double  # noqa: E402
-
-from devrobot_world_model.node import inspection  # noqa: E402
+from devrobot_world_model.node import inspection
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 RVIZ = Path(__file__).resolve().parents[1] / 'rviz' / 'devrobot.rviz'

@@ -7,7 +7,7 @@ import pytest
 from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
 from devrobot_core.parameter_file import (file_defaults, read_parameter_file, save_run_config,
-                                         SIM_NODE, write_parameter_file)
+                                          SIM_NODE, write_parameter_file)
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 SIM_PARAMETERS = {'image_size', 'dot_radius', 'move_pixels', 'seed', 'move_speed',

@@ -10,6 +10,7 @@ from devrobot_core.recorded_policy import (
     ActionFilter, filter_transitions, parse_action_filter, recorded_action_selector,
     recorded_actions, recorded_selector_factory, split_spec_argument)
 from devrobot_core.selectors import make_selector
+from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
