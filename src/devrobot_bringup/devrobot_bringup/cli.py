@@ -1,7 +1,9 @@
 """`devrobot`: the no-ROS command line. One subcommand per module, imported only when chosen.
 
-Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`. Importing only
-the chosen one keeps `devrobot run` free of torch unless it learns, and `--help` instant.
+Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`; only the chosen
+one is imported. A command whose flags come from config dataclasses also takes `--config
+FILE.yaml` (a ROS parameter file: `command_config.py`), and its usage line lists its own options
+with the grouped flags (`--sim.image-size`, `--learner.batch-size`, ...) as one item.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import importlib
 import sys
 
+from devrobot_bringup.command_config import (add_config_option, apply_config_file,
+                                             compact_usage, takes_config)
 from devrobot_core.errors import UsageError
 
 # name -> (module, one-line help)
@@ -35,6 +39,17 @@ SUBCOMMANDS = {
 }
 
 
+def command_parser_for(name: str) -> tuple:
+    """(module, parser) of one subcommand, with `--config` where it takes config flags."""
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    parser = argparse.ArgumentParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
+    module.add_arguments(parser)
+    if takes_config(parser):
+        add_config_option(parser)
+        parser.usage = compact_usage(parser)
+    return module, parser
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
@@ -47,12 +62,12 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    command_parser = argparse.ArgumentParser(prog=f'devrobot {name}',
-                                             description=SUBCOMMANDS[name][1])
-    module.add_arguments(command_parser)
+    module, command_parser = command_parser_for(name)
     args = command_parser.parse_args(argv[1:])
     try:
+        if getattr(args, 'config', None):
+            args = apply_config_file(command_parser, argv[1:], name, tuple(SUBCOMMANDS),
+                                     args.config)
         return int(module.main(args) or 0)
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)

@@ -18,7 +18,6 @@ DEFAULT_MAX_BAG_SIZE_MB = 1024.0
 # compression (`--compression-mode file`, which writes `.mcap.zstd`), the chunks stay readable
 # by Foxglove, `ros2 bag play` and the offline trainer without decompressing a copy first.
 MCAP_PRESET = 'zstd_fast'
-TRUE_WORDS = ('true', '1', 'yes', 'on')
 
 
 def bag_record_cmd(output: str = '', max_bag_size_mb: float = DEFAULT_MAX_BAG_SIZE_MB,
@@ -53,11 +52,6 @@ def bag_play_cmd(bag: str, rate: float = 1.0, delay_s: float = 5.0) -> list:
         raise ValueError(f'delay_s must be >= 0, got {delay_s}')
     return ['ros2', 'bag', 'play', bag, '--clock', '--rate', f'{rate:g}', '--delay',
             f'{delay_s:g}', '--disable-keyboard-controls']
-
-
-def is_true(text: str) -> bool:
-    """A launch argument's truth, as launch's IfCondition reads it."""
-    return str(text).strip().lower() in TRUE_WORDS
 
 
 # ---------------------------------------------------------------- launch actions

@@ -1,8 +1,14 @@
-"""`devrobot run`: drive a robot with a policy, record the session as a bag, optionally learn."""
+"""`devrobot run`: drive a robot with a policy, record the session as a bag, optionally learn.
+
+The run folder gets `config.yaml` (every setting the run used, as a ROS parameter file that
+`--config` reads back), `stats.json`, `bags/`, and with `--learn` `checkpoints/`,
+`metrics.jsonl` and `report.html`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -11,31 +17,35 @@ from pathlib import Path
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
 from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, config_to_dict,
+                                         parameter_values)
 from devrobot_core.errors import UsageError
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
 from devrobot_core.session_stats import format_summary, SessionStats
+from devrobot_core.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
+    WORLD_MODEL_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, RunConfig)
-    add_config_arguments(parser, ToroidalDotConfig)
-    add_config_arguments(parser, SessionStorageConfig)
-    try:  # the JetBot's flags (--host, --port, limits...), where its package is installed
+    add_config_group(parser, RunConfig, node=SECTION)
+    add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE)
+    add_config_group(parser, SessionStorageConfig, 'recording', SECTION, strip='recording_')
+    try:  # the JetBot's flags (--jetbot.host, limits...), where its package is installed
         from devrobot_jetbot.jetbot_config import JetBotConfig
-        add_config_arguments(parser, JetBotConfig)
+        add_config_group(parser, JetBotConfig, 'jetbot', JETBOT_NODE)
     except ImportError:
         pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
         from devrobot_world_model.commands.cli_support import add_learning_arguments
     except ImportError:
         return
-    add_learning_arguments(parser, skip=SHARED_FLAGS)
+    add_learning_arguments(parser, shared=SHARED_FLAGS)
 
 
+SECTION = 'devrobot_run'  # this command's own settings in a parameter file
 # Set once for the whole run: the learner takes them from RunConfig and the simulator's seed.
 SHARED_FLAGS = ('policy', 'seed', 'wandb_project')
 
@@ -46,11 +56,15 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f'--steps must be positive, got {config.steps}')
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
-    policy = build_policy(config, robot, out, args)
+    learning = learning_setup(config, args) if config.learn else None
+    budget_config = storage_config(args)
+    policy = build_policy(config, robot, out, args, learning)
+    save_run_config(out, resolved_sections(config, robot, budget_config, learning),
+                    CONFIG_HEADER)
     bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
-    budget = make_disk_budget(args, out / 'bags', bag_path)
+    budget = make_disk_budget(budget_config, out / 'bags', bag_path)
 
     def on_step(stats):
         progress.step(stats)
@@ -71,13 +85,34 @@ def main(args: argparse.Namespace) -> int:
             policy.close()  # a learner saves its checkpoint
         write_stats(out, stats)
     print(format_summary(stats.summary()))
-    outputs = {'statistics': out / 'stats.json'}
+    outputs = {'configuration': out / CONFIG_FILE, 'statistics': out / 'stats.json'}
     if config.learn:
         outputs.update(report_learning(config, robot, policy, out, last_pixels))
     outputs['session bag'] = bag_path  # last: the line a script or a person looks for
     for name, path in outputs.items():
         print(f'{name}: {path}')
     return 0
+
+
+CONFIG_HEADER = """The resolved configuration of a `devrobot run`, as a ROS 2 parameter file.
+`devrobot run --config THIS_FILE --out DIR` runs it again (the run folder is not part of it);
+`devrobot train` and `devrobot eval` take it too, and the nodes read their sections."""
+
+
+def resolved_sections(config: RunConfig, robot, budget_config, learning) -> dict:
+    """What this run uses, by parameter-file section: the robot's, the learner's, its own."""
+    own = parameter_values(dataclasses.replace(config, policy=config.policy_spec()),
+                           skip=('out',))
+    own.update(parameter_values(budget_config))
+    sections = {SECTION: own}
+    robot_config = getattr(robot, 'config', None)
+    if robot_config is not None:
+        sections[SIM_NODE if config.robot == 'sim' else JETBOT_NODE] = \
+            parameter_values(robot_config)
+    if learning is not None:
+        from devrobot_world_model.commands.cli_support import learning_parameters
+        sections[WORLD_MODEL_NODE] = learning_parameters(*learning)
+    return sections
 
 
 def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> dict:
@@ -92,10 +127,16 @@ def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -
             'report': write_learning_report(out, learner, last_pixels, table)}
 
 
-def make_disk_budget(args: argparse.Namespace, bags: Path, current: Path):
+def storage_config(args: argparse.Namespace) -> SessionStorageConfig:
+    try:
+        return config_from_arguments(SessionStorageConfig, args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def make_disk_budget(config: SessionStorageConfig, bags: Path, current: Path):
     """The original's RECORDING_MAX_DISK_GB: the oldest session bags go when over budget."""
     try:
-        config = config_from_arguments(SessionStorageConfig, args)
         return DiskBudget.from_config(config, bags, keep=current, report=print_note)
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -151,9 +192,10 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 
-def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
+def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace,
+                 learning: tuple | None = None):
     if config.learn:
-        policy = build_learner(config, robot, out, args)
+        policy = build_learner(robot, out, learning)
     else:
         try:
             policy = SelectorPolicy(make_selector(config.policy_spec(), len(robot.action_space),
@@ -166,16 +208,20 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     return policy
 
 
-def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
-    """The world model, resumed from `out/checkpoints` when a previous run left one."""
+def learning_setup(config: RunConfig, args: argparse.Namespace) -> tuple:
+    """(LearnerConfig, model configs) from the flags, with the run's policy, seed and wandb."""
     try:
         from devrobot_world_model.commands.cli_support import learning_configs
-        from devrobot_world_model.learning.learner import Learner
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
-    learner_config, model_configs = learning_configs(
-        args, policy=config.policy_spec(), seed=args.seed or 0,
-        wandb_project=config.wandb_project)
+    return learning_configs(args, policy=config.policy_spec(), seed=args.seed or 0,
+                            wandb_project=config.wandb_project)
+
+
+def build_learner(robot, out: Path, learning: tuple):
+    """The world model, resumed from `out/checkpoints` when a previous run left one."""
+    from devrobot_world_model.learning.learner import Learner
+    learner_config, model_configs = learning
     try:
         return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture

@@ -2,7 +2,7 @@
 
 import pytest
 
-from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, is_true, play_bag,
+from devrobot_bringup.launch_helpers import (bag_play_cmd, bag_record_cmd, play_bag,
                                              record_session, SESSION_TOPICS)
 
 
@@ -39,11 +39,6 @@ def test_play_puts_the_bag_before_clock():
 def test_play_refuses_bad_values(bag, rate, delay):
     with pytest.raises(ValueError):
         bag_play_cmd(bag, rate, delay)
-
-
-def test_truth_of_launch_arguments():
-    assert is_true('true') and is_true(' True ') and is_true('1')
-    assert not is_true('false') and not is_true('') and not is_true('0')
 
 
 def test_record_and_play_read_their_arguments_when_the_launch_runs(monkeypatch):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import typing
+import weakref
 from typing import Any, Callable, Iterator
 
 
@@ -102,3 +103,108 @@ def config_from_lookup(config_class: type, lookup: Callable[[str], Any]):
 def config_to_dict(config: Any) -> dict:
     """Plain data, for bags, checkpoints and logs."""
     return dataclasses.asdict(config)
+
+
+# -- Flags grouped by component, and the parameter-file key behind each flag ------------------
+# `add_config_group` names a field's flag `--SECTION.NAME` and keeps the flat `--field-name` as
+# a hidden alias (scripts written before the groups keep working). It also records, per parser,
+# which ROS parameter (node section, parameter name) a flag stands for: `parameter_keys(parser)`
+# is what reads a parameter YAML onto the same flags.
+
+@dataclasses.dataclass(frozen=True)
+class ParameterKey:
+    """The flag a parameter of a node section sets, and the kind of value it takes."""
+
+    dest: str  # the argparse destination (the config field's name)
+    kind: type  # bool, int, float, str, or list
+    item_kind: type | None  # element type for lists
+
+
+_PARAMETER_KEYS: 'weakref.WeakKeyDictionary' = weakref.WeakKeyDictionary()
+
+
+def parameter_keys(parser: argparse.ArgumentParser) -> dict:
+    """`{(node, parameter): ParameterKey}` of every flag registered on `parser`."""
+    return _PARAMETER_KEYS.setdefault(parser, {})
+
+
+def nested_flag(section: str, name: str, strip: str = '') -> str:
+    """`--cnn.channels` for field `cnn_channels` in section 'cnn' stripped of 'cnn_'."""
+    if strip and name.startswith(strip):
+        name = name[len(strip):]
+    flag = name.replace('_', '-')
+    return f'--{section}.{flag}' if section else f'--{flag}'
+
+
+def add_config_group(parser: argparse.ArgumentParser, config_class: type, section: str = '',
+                     node: str = '', strip: str = '', skip: tuple = (),
+                     shared: tuple = ()) -> None:
+    """One argument group for `config_class`: `--SECTION.NAME` per field, titled by the class.
+
+    The flat `--field-name` stays as a hidden alias. `node` names the parameter-file section the
+    fields belong to (empty: none). Fields in `skip` get no flag; fields in `shared` get none
+    either, because another group's flag of the same name sets them: a parameter file's value
+    for them goes to that flag.
+    """
+    title = f'{section} ({config_class.__name__})' if section else config_class.__name__
+    doc = (config_class.__doc__ or '').strip().splitlines()
+    group = parser.add_argument_group(title, doc[0] if doc else None)
+    for spec in field_specs(config_class):
+        if spec.name in skip:
+            continue
+        if spec.name not in shared:
+            flag = nested_flag(section, spec.name, strip)
+            _add_field_flag(group, spec, flag, f'{spec.help} (default: {spec.default})')
+            alias = nested_flag('', spec.name)
+            if alias != flag:
+                _add_field_flag(group, spec, alias, argparse.SUPPRESS)
+        if node:
+            parameter_keys(parser)[(node, spec.name)] = ParameterKey(
+                spec.name, spec.kind, spec.item_kind)
+
+
+def _add_field_flag(group, spec: FieldSpec, flag: str, text: str) -> None:
+    kind = spec.item_kind if spec.kind is list else spec.kind
+    metavar = {int: 'N', float: 'X'}.get(kind) or flag.rpartition('.')[2].lstrip('-').upper()
+    if spec.kind is bool:
+        group.add_argument(flag, dest=spec.name, action=argparse.BooleanOptionalAction,
+                           default=None, help=text)
+    elif spec.kind is list:
+        group.add_argument(flag, dest=spec.name, nargs='+', type=spec.item_kind, default=None,
+                           metavar=metavar, help=text)
+    else:
+        group.add_argument(flag, dest=spec.name, type=spec.kind, default=None, metavar=metavar,
+                           help=text)
+
+
+def register_options(parser: argparse.ArgumentParser, node: str, dests: tuple) -> None:
+    """Let a parameter file's `node` section set plain options of `parser` (by their dest).
+
+    The kind of value comes from the option: a store_true flag is a bool, `nargs='+'` a list.
+    """
+    actions = {action.dest: action for action in parser._actions}
+    for dest in dests:
+        action = actions[dest]
+        if isinstance(action, argparse._StoreTrueAction):
+            kind, item_kind = bool, None
+        elif action.nargs in ('+', '*'):
+            kind, item_kind = list, action.type or str
+        else:
+            kind, item_kind = action.type or str, None
+        parameter_keys(parser)[(node, dest)] = ParameterKey(dest, kind, item_kind)
+
+
+def parameter_values(config: Any, skip: tuple = ()) -> dict:
+    """A config's fields as ROS parameter values: floats stay floats, in field order."""
+    values = {}
+    for spec in field_specs(type(config)):
+        if spec.name not in skip:
+            values[spec.name] = typed_value(spec.kind, spec.item_kind, getattr(config, spec.name))
+    return values
+
+
+def typed_value(kind: type, item_kind: type | None, value: Any) -> Any:
+    """`value` as a parameter of `kind` (an int for a float becomes a float); lists copied."""
+    if kind is list:
+        return [float(v) if item_kind is float else v for v in value]
+    return float(value) if kind is float else value

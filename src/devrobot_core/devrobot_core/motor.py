@@ -94,10 +94,6 @@ def action_space_from_flat(values: Sequence[float]) -> tuple:
     return space
 
 
-def action_space_to_flat(action_space: Sequence[MotorCommand]) -> list:
-    return [float(v) for c in action_space for v in (c.left, c.right, c.duration_s)]
-
-
 def action_space_to_dicts(action_space: Sequence[MotorCommand]) -> list:
     """Plain JSON-ready form, as stored in bags and checkpoints."""
     return [{'left': c.left, 'right': c.right, 'duration': c.duration_s} for c in action_space]

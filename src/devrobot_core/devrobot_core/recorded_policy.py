@@ -184,17 +184,6 @@ def recorded_action_selector(actions: Sequence[int], source: str = '') -> Action
     return select
 
 
-def create_recorded_action_selector(path, action_space: Sequence[MotorCommand] | None = None,
-                                    action_filter: ActionFilter | str | None = None):
-    """The original's factory: a selector replaying the (filtered) actions of a session bag.
-
-    Every command is read and mapped now, so a bad bag or an unknown command fails before
-    the robot moves.
-    """
-    actions = recorded_actions(path, action_space, action_filter)
-    return recorded_action_selector(actions, str(path))
-
-
 def split_spec_argument(argument: str) -> tuple:
     """`PATH[@FILTER]` -> (path, filter text or None). A path that exists keeps its '@'."""
     if not argument:
@@ -218,9 +207,3 @@ def recorded_selector_factory(argument: str, n_actions: int, seed: int = 0,
     path, filter_text = split_spec_argument(argument)
     actions = recorded_actions(path, action_space, filter_text, n_actions)
     return recorded_action_selector(actions, str(path))
-
-
-def register_recorded_selector() -> None:
-    """Make `recorded:...` specs build recorded selectors (idempotent)."""
-    from devrobot_core.selectors import register_selector
-    register_selector('recorded', recorded_selector_factory)

@@ -8,7 +8,6 @@ Usage:
 from __future__ import annotations
 
 from devrobot_core.clock import WallClock
-from devrobot_core.errors import UsageError
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_core.robot import Clock
 
@@ -80,21 +79,3 @@ class JetBotRobot:
                 self.driver.stop('robot closed')
         finally:
             self.backend.close()
-
-
-def build_jetbot_robot(host: str | None = None, port: int | None = None,
-                       **overrides) -> JetBotRobot:
-    """A JetBotRobot for the no-ROS runner: the default config with the given address.
-
-    Bad values become a one-line UsageError (`devrobot run` prints it and exits 2).
-    """
-    values = dict(overrides)
-    if host is not None:
-        values['host'] = host
-    if port is not None:
-        values['port'] = port
-    try:
-        config = JetBotConfig(**values)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f'JetBot settings: {error}') from None
-    return JetBotRobot(config)

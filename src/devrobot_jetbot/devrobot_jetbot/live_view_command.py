@@ -1,7 +1,7 @@
 """`devrobot live-view`: the JetBot's camera in a window (q quits), or saved to a folder.
 
-    devrobot live-view --host 192.168.1.42
-    devrobot live-view --host 192.168.1.42 --headless --out frames/ --frames 50
+    devrobot live-view --jetbot.host 192.168.1.42
+    devrobot live-view --jetbot.host 192.168.1.42 --headless --out frames/ --frames 50
 
 It never touches the motors: another client may drive the robot meanwhile.
 """

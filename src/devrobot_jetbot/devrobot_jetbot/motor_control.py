@@ -152,12 +152,6 @@ class MotorController:
         """(left, right) as of the last step."""
         return self._left, self._right
 
-    def planned_end_ns(self) -> int | None:
-        plan = self._plan
-        if plan is None:
-            return None
-        return plan.start_ns + self._ramp_up_ns() + plan.hold_ns + self._ramp_down_ns()
-
     def submit(self, command: MotorCommand, now_ns: int) -> tuple:
         """Accept a command; return the outcomes it ends right away.
 

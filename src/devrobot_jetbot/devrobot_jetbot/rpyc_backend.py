@@ -52,8 +52,8 @@ def read_secret(path: str) -> str | None:
         secret = full.read_text().strip()
     except FileNotFoundError:
         raise UsageError(f'the secret file {full} does not exist: `devrobot jetbot-secret --host '
-                         f"IP` creates it here and on the robot (--secret-file '' for a robot "
-                         f'service started with --insecure)') from None
+                         f"IP` creates it here and on the robot (--jetbot.secret-file '' for a "
+                         f'robot service started with --insecure)') from None
     except OSError as error:
         raise UsageError(f'cannot read the secret file {full}: {error.strerror}') from None
     except UnicodeDecodeError:
@@ -78,7 +78,7 @@ def answer_challenge(sock, secret: str, timeout_s: float) -> None:
             line += byte
     except TimeoutError:
         raise AuthenticationFailed("the robot sent no challenge: it runs with --insecure, so "
-                                   "pass --secret-file ''") from None
+                                   "pass --jetbot.secret-file ''") from None
     words = line.decode('ascii', 'replace').split()
     if len(words) != 2 or words[0] != 'DEVROBOT-CHALLENGE':
         raise AuthenticationFailed(f'unexpected challenge from the robot: {line[:60]!r}')
@@ -99,7 +99,7 @@ def expect_no_challenge(sock, wait_s: float) -> None:
     if not first:  # a link error, retried: the robot may be at its connection cap
         raise ConnectionResetError('the robot closed the connection at once (too many clients '
                                    'connected?)')
-    raise AuthenticationFailed('it asks for a secret: set --secret-file (devrobot '
+    raise AuthenticationFailed('it asks for a secret: set --jetbot.secret-file (devrobot '
                                'jetbot-secret makes one for both sides)')
 
 
@@ -109,7 +109,7 @@ class RpycBackend:
     def __init__(self, config: JetBotConfig, sleep: Callable[[float], None] = time.sleep,
                  monotonic: Callable[[], float] = time.monotonic):
         if not config.host:
-            raise UsageError("the rpyc backend needs the JetBot's address: --host IP "
+            raise UsageError("the rpyc backend needs the JetBot's address: --jetbot.host IP "
                              '(host:=IP with ros2 launch)')
         self.config = config
         self.secret = read_secret(config.secret_file)

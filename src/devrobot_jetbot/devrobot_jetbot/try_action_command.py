@@ -1,6 +1,6 @@
 """`devrobot try-action`: execute one motor command; save the frames before and after it.
 
-    devrobot try-action --host 192.168.1.42 --left 0 --right 0.12 --duration 0.2 --out try1/
+    devrobot try-action --jetbot.host 192.168.1.42 --left 0 --right 0.12 --duration 0.2 --out try1/
 
 Writes before.png, after.png, difference.png (|after - before|, brightened) and outcome.json,
 and prints how the command ended and how much of the picture changed. This is the original

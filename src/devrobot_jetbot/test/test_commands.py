@@ -57,7 +57,7 @@ def test_commands_end_with_one_clear_line_when_the_robot_is_unreachable(
 
 
 def test_a_missing_host_or_bad_limit_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match='--host'):
+    with pytest.raises(UsageError, match='--jetbot.host'):
         try_action_command.main(parse(try_action_command, ['--out', str(tmp_path / 't')]))
     with pytest.raises(UsageError, match='max_speed'):
         live_view_command.main(parse(live_view_command, [

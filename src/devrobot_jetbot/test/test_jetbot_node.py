@@ -167,7 +167,7 @@ def test_an_unreachable_robot_at_start_is_one_clear_line(ros, monkeypatch, close
 def test_a_missing_host_is_one_clear_line(ros, monkeypatch, capsys):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     assert module.main([]) == 2
-    assert '--host' in capsys.readouterr().err
+    assert '--jetbot.host' in capsys.readouterr().err
 
 
 def test_the_bringup_parameter_file_configures_the_node(ros, node_module):

@@ -120,8 +120,7 @@ def test_plain_data_converts_arrays_dataclasses_and_enums(tmp_path):
         MOVE = 'move'
 
     entry = Entry(np.arange(6, dtype=np.uint8).reshape(2, 3), np.float32(0.5), Kind.MOVE)
-    history = checkpoint_io.recent_history([entry] * 150)
-    assert len(history) == checkpoint_io.HISTORY_LENGTH
+    history = [checkpoint_io.plain_data(entry)]
     save_checkpoint(tmp_path, {'history': history})
     stored = load_checkpoint(tmp_path)['history'][-1]
     assert torch.equal(stored['frame'], torch.arange(6, dtype=torch.uint8).reshape(2, 3))

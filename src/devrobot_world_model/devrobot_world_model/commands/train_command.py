@@ -1,9 +1,10 @@
 """`devrobot train`: learn a world model offline from recorded session bags.
 
 The bags' transitions go through the same assembler and the same Learner as a live session, so
-`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`) and a second call
-resumes from it. Without a robot to wait for, one 0.2 s step of a session costs only its share of
-the minibatch updates, which is what makes this far faster than real time.
+`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`, `DIR/config.yaml`:
+the resolved configuration, which `--config` reads back) and a second call resumes from it.
+Without a robot to wait for, one 0.2 s step of a session costs only its share of the minibatch
+updates, which is what makes this far faster than real time.
 """
 
 from __future__ import annotations
@@ -13,31 +14,41 @@ import json
 import pathlib
 import time
 
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, parameter_values,
+                                         register_options)
 from devrobot_core.errors import UsageError
 from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_core.parameter_file import save_run_config, WORLD_MODEL_NODE
 from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from devrobot_world_model.commands.cli_support import add_learning_arguments
-    parser.add_argument('--bag', nargs='+', required=True, metavar='PATH',
-                        help='Session bag folders (recorded by devrobot run or ros2 bag record).')
+    parser.add_argument('--bag', nargs='+', metavar='PATH',
+                        help='Session bag folders (recorded by devrobot run or ros2 bag record); '
+                        'required, here or in --config.')
     parser.add_argument('--out', required=True, metavar='DIR',
                         help='Run folder for checkpoints and metrics (resumed when present).')
     parser.add_argument('--epochs', type=int, default=1,
                         help='Passes over the bags (default: 1).')
     parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
-    parser.add_argument('--filter-action', metavar='FILTER',
+    parser.add_argument('--filter-action', metavar='FILTER', default='',
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
     parser.add_argument('--until-plateau', action='store_true',
                         help='Repeat the bags until the predictor loss stops improving '
-                        '(--patience, --min-delta, --min-epochs, --max-epochs); '
-                        'replaces --epochs.')
-    add_config_arguments(parser, PlateauConfig)
-    add_learning_arguments(parser, skip=('policy', 'epsilon', 'quality_gate',
-                                         'quality_threshold'))
+                        '(--plateau.patience, --plateau.min-delta, --plateau.min-epochs, '
+                        '--plateau.max-epochs); replaces --epochs.')
+    register_options(parser, SECTION, ('bag', 'epochs', 'filter_action', 'until_plateau'))
+    add_config_group(parser, PlateauConfig, 'plateau', SECTION)
+    add_learning_arguments(parser, skip=UNUSED_LEARNER_FIELDS)
+
+
+SECTION = 'devrobot_train'  # this command's own settings in a parameter file
+UNUSED_LEARNER_FIELDS = ('policy', 'epsilon', 'quality_gate', 'quality_threshold')
+CONFIG_HEADER = """The resolved configuration of a `devrobot train`, as a ROS 2 parameter file.
+`devrobot train --config THIS_FILE --out DIR` trains again (the run folder is not part of it);
+the world_model node reads its section."""
 
 
 def bag_action_space(sessions: list) -> tuple:
@@ -58,12 +69,28 @@ def bag_action_space(sessions: list) -> tuple:
     return first
 
 
+def save_config(out: pathlib.Path, args, plateau_config, learner_config, model_configs):
+    """`out/config.yaml`: the bags (absolute paths), the passes, the learner and the model."""
+    from devrobot_world_model.commands.cli_support import learning_parameters
+    own = {'bag': [str(pathlib.Path(path).resolve()) for path in args.bag],
+           'epochs': args.epochs, 'filter_action': args.filter_action or '',
+           'until_plateau': bool(args.until_plateau), **parameter_values(plateau_config)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_run_config(out, {SECTION: own, WORLD_MODEL_NODE: learning_parameters(
+            learner_config, model_configs)}, CONFIG_HEADER)
+    except OSError as error:
+        raise UsageError(f'cannot write the run folder {out}: {error.strerror}') from None
+
+
 def main(args: argparse.Namespace) -> int:
     from devrobot_core.bags.session_bag import read_session, SessionBagError
     from devrobot_core.transitions import transitions_from_events
     from devrobot_world_model.commands.cli_support import learning_configs
     from devrobot_world_model.learning.learner import Learner
 
+    if not args.bag:
+        raise UsageError('--bag is required (or bag in the devrobot_train section of --config)')
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
     try:
@@ -74,14 +101,15 @@ def main(args: argparse.Namespace) -> int:
     try:
         action_filter = (parse_action_filter(args.filter_action, action_space)
                          if args.filter_action else None)
-        plateau = (PlateauDetector(config_from_arguments(PlateauConfig, args))
-                   if args.until_plateau else None)
+        plateau_config = config_from_arguments(PlateauConfig, args)
+        plateau = PlateauDetector(plateau_config) if args.until_plateau else None
     except ValueError as error:
         raise UsageError(str(error)) from None
     epochs = plateau.config.max_epochs if plateau else args.epochs
     learner_config, model_configs = learning_configs(args, policy='random')
     out = pathlib.Path(args.out)
     learner = Learner(action_space, learner_config, model_configs, run_dir=out)
+    save_config(out, args, plateau_config, learner_config, model_configs)
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
         for _ in range(epochs):

@@ -35,9 +35,7 @@ from devrobot_core.errors import UsageError
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = 'checkpoint.pt'
-BACKUP_NAME = 'checkpoint_backup.pt'
 TEMPORARY_SUFFIX = '.tmp'
-HISTORY_LENGTH = 100  # how many recent history entries a checkpoint keeps, as in the original
 
 _PLAIN_SCALARS = (bool, int, float, str, type(None))
 _PLAIN_CONTAINERS = (dict, OrderedDict, list, tuple)
@@ -100,12 +98,6 @@ def plain_data(value: Any) -> Any:
         items = [plain_data(v) for v in value]
         return items if isinstance(value, list) else tuple(items)
     raise TypeError(f'cannot store a {type(value).__name__} in a checkpoint as plain data')
-
-
-def recent_history(entries, length: int = HISTORY_LENGTH) -> list:
-    """The last `length` entries of a history buffer, converted to plain data."""
-    entries = list(entries)
-    return [plain_data(e) for e in entries[max(0, len(entries) - length):]]
 
 
 def find_non_plain(value: Any, where: str = 'payload') -> str | None:

@@ -240,12 +240,6 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return float(pixel_losses.explained_variance(prediction, target))
 
 
-def prediction_error_metrics(errors_by_level: Iterable[float]) -> dict:
-    """`prediction_errors/level_{i}` for the fresh prediction error of each predictor level."""
-    return {f'prediction_errors/level_{level}': json_value(float(error))
-            for level, error in enumerate(errors_by_level)}
-
-
 # -- action timing and training streaks -----------------------------------------------------
 
 def action_timing_statistics(intervals_s: Iterable[float]) -> dict:

@@ -34,7 +34,7 @@ class WorldModelConfig:
 
     autoencoder: str = setting(
         'cnn', "Autoencoder: 'cnn' (default) or 'vit' (the original's masked autoencoder; the "
-        'learning-rate schedule follows it: see --lr-half-life-updates).')
+        'learning-rate schedule follows it: see --learner.lr-half-life-updates).')
     predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
     pixel_loss: str = setting(
         'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "
