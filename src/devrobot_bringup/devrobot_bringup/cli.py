@@ -32,9 +32,20 @@ SUBCOMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), not the usage text.
+
+    `devrobot run` has about 80 flags: the usage argparse prints before its error would push
+    the one line that matters off the screen.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='devrobot', description='devrobot without ROS: simulate, drive, learn, evaluate.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, (_, text) in SUBCOMMANDS.items():
@@ -45,8 +56,7 @@ def main(argv=None) -> int:
         return 2
     name = argv[0]
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    command_parser = argparse.ArgumentParser(prog=f'devrobot {name}',
-                                             description=SUBCOMMANDS[name][1])
+    command_parser = OneLineParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
     module.add_arguments(command_parser)
     args = command_parser.parse_args(argv[1:])
     try:

@@ -174,13 +174,21 @@ def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace)
         from devrobot_world_model.learner import Learner
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
+    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)  # the simulator's
     learner_config, model_configs = learning_configs(
-        args, policy=config.policy_spec(), seed=args.seed or 0,
-        wandb_project=config.wandb_project)
+        args, image_size, len(robot.action_space), policy=config.policy_spec(),
+        seed=args.seed or 0, wandb_project=config.wandb_project)
     try:
-        return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+        learner = Learner(robot.action_space, learner_config, model_configs, run_dir=out)
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
         raise UsageError(str(error)) from None
+    trained_size = learner.model.spec.image_size if learner.model is not None else None
+    if image_size is not None and trained_size not in (None, image_size):
+        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out / "checkpoints"} was trained on '
+                         f'{trained_size} px frames, not --image-size {image_size}: use its '
+                         'size or another --out')
+    return learner
 
 
 def robot_clock(robot):

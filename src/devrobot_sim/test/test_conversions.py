@@ -29,7 +29,7 @@ def test_time_round_trip(stamp_ns):
     assert conversions.ns_from_time(namespace(fields)) == stamp_ns
 
 
-@pytest.mark.parametrize('duration_s', [0.0, 0.2, 1.5, 12.000000001, -0.25])
+@pytest.mark.parametrize('duration_s', [0.0, 0.2, 1.5, 12.000000001])
 def test_duration_round_trip(duration_s):
     fields = conversions.duration_fields(duration_s)
     assert 0 <= fields['nanosec'] < 1_000_000_000

@@ -113,9 +113,12 @@ def main(args: argparse.Namespace) -> int:
 
     if args.train_updates < 1 or args.act_steps < 1 or args.threads < 1:
         raise UsageError('--train-updates, --act-steps and --threads must be at least 1')
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
+    try:
+        robot = _sim(args.image_size, learner_config.seed)
+    except ValueError as error:
+        raise UsageError(f'--image-size: {error}') from None
     torch.set_num_threads(args.threads)
-    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
-    robot = _sim(args.image_size, learner_config.seed)
     with tempfile.TemporaryDirectory() as folder:
         learner = Learner(robot.action_space, learner_config, model_configs,
                           checkpoint_dir=folder, logger=RecordingLogger())

@@ -1,4 +1,4 @@
-"""Command-line flags for the learner and model configs, shared by `train` and `bench`."""
+"""Command-line flags for the learner and model configs, shared by `run`, `train` and `bench`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import argparse
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
 from devrobot_sim.errors import UsageError
 from devrobot_world_model.learner import LearnerConfig
+from devrobot_world_model.model_io import model_spec, nominal_image_size
+from devrobot_world_model.replay_buffer import check_replay_fits
 from devrobot_world_model.world_model import CONFIG_CLASSES
 
 
@@ -16,11 +18,27 @@ def add_learning_arguments(parser: argparse.ArgumentParser, skip: tuple = ()) ->
         add_config_arguments(parser, config_class, skip=skip)
 
 
-def learning_configs(args: argparse.Namespace, **learner_overrides) -> tuple:
-    """(LearnerConfig, [model configs]) from parsed flags; bad values are a UsageError."""
+def learning_configs(args: argparse.Namespace, image_size: int | None = None,
+                     n_actions: int = 2, **learner_overrides) -> tuple:
+    """(LearnerConfig, [model configs]) from parsed flags; bad values are a UsageError.
+
+    The model they describe is built on torch's meta device (no memory) at `image_size`, or,
+    while the frames' size is not known yet, at a nominal size every patch size divides: a flag
+    that cannot build a model is refused here, before a bag is opened or a robot moves. With
+    `image_size` the replay buffer is also checked to fit in memory.
+    """
     try:
         learner = config_from_arguments(LearnerConfig, args, **learner_overrides)
         models = [config_from_arguments(kind, args) for kind in CONFIG_CLASSES]
+        check_learning_configs(learner, models, image_size, n_actions)
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
     return learner, models
+
+
+def check_learning_configs(learner: LearnerConfig, models: list, image_size: int | None,
+                           n_actions: int) -> None:
+    """Raise ValueError (ModelSettingsError) when these configs cannot learn from such frames."""
+    model_spec(image_size or nominal_image_size(models), n_actions, models)
+    if image_size:
+        check_replay_fits(learner.replay_capacity, (image_size, image_size, 3))

@@ -18,6 +18,7 @@ import numpy as np
 
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
 from devrobot_sim.errors import UsageError
+from devrobot_sim.input_checks import readable_path
 from devrobot_sim.motor import action_index
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
@@ -77,6 +78,7 @@ def load_model(path: pathlib.Path, device: str = 'cpu'):
     """`devrobot_world_model.load(path, device)`, every way it can fail as a UsageError."""
     if not path.exists():
         raise UsageError(f'no checkpoint at {path}')
+    readable_path(path, '--checkpoint')
     import devrobot_world_model  # looked up at call time, so tests can put a fake `load` there
     try:
         return devrobot_world_model.load(path, device=device)
