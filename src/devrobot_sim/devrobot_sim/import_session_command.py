@@ -15,7 +15,6 @@ path, or a symlink out of it, is refused; a FIFO is never opened) and all of one
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
@@ -53,15 +52,28 @@ def add_arguments(parser) -> None:
                         help='bag folder to create (must not exist)')
 
 
+def open_regular_file(path: Path, what: str):
+    """A binary stream of `path` if it is a regular file; UsageError naming what it is else.
+
+    Opened without blocking and checked on the open descriptor, so a FIFO is never read and
+    nothing can be swapped in between the check and the read.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = 'a folder' if stat.S_ISDIR(mode) else 'not a regular file (a FIFO or a device)'
+        raise UsageError(f'{what} {path} is {kind}, not a file')
+    return os.fdopen(descriptor, 'rb')
+
+
 def read_text(path: Path) -> str:
     """The UTF-8 text of a regular file, checked by type before it is read (a FIFO never is)."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        stream = open_regular_file(path, 'events file')
     except OSError as error:
         raise UsageError(f'cannot read {path}: {error.strerror or error}') from None
-    with os.fdopen(descriptor, 'rb') as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise UsageError(f'{path} is not a regular file')
+    with stream:
         data = stream.read()
     try:
         return data.decode('utf-8')
@@ -213,14 +225,10 @@ def load_jpeg(path: Path):
         raise UsageError('importing sessions needs Pillow to read JPEG frames: '
                          'pip install pillow') from None
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as error:
-        if error.errno == errno.EISDIR:
-            raise UsageError(f'frame {path} is a folder, not an image file') from None
+        stream = open_regular_file(path, 'frame')
+    except OSError:
         return None  # missing or unreadable: the camera read failed
-    with os.fdopen(descriptor, 'rb') as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            raise UsageError(f'frame {path} is not a regular file (a FIFO or a device)')
+    with stream:
         try:
             with Image.open(stream) as image:
                 if max(image.size) > MAX_IMAGE_SIDE_PX:
