@@ -12,7 +12,7 @@ from enum import Enum
 
 import numpy as np
 
-from devrobot_sim.config_fields import setting
+from devrobot_sim.config_fields import check_at_least, setting
 from devrobot_sim.motor import action_index, MAX_IMAGE_SIDE_PX, MotorCommand
 
 
@@ -36,6 +36,7 @@ class ToroidalDotConfig:
     distractor_size: int = setting(48, 'Side of the noisy corner patch, in pixels.')
 
     def __post_init__(self):
+        check_at_least(self, 0, 'seed')
         if not 8 <= self.image_size <= MAX_IMAGE_SIDE_PX:
             raise ValueError(f'image_size must be in [8, {MAX_IMAGE_SIDE_PX}] px, got '
                              f'{self.image_size} (a frame is image_size² x 3 bytes, and the '

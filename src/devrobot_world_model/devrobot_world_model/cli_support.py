@@ -6,8 +6,11 @@ import argparse
 
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
 from devrobot_sim.errors import UsageError
+from devrobot_sim.motor import MAX_IMAGE_SIDE_PX
+from devrobot_world_model.cpu_memory import physical_memory_bytes
 from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.model_io import model_spec, nominal_image_size
+from devrobot_world_model.predictors import history_length
 from devrobot_world_model.replay_buffer import check_replay_fits
 from devrobot_world_model.world_model import CONFIG_CLASSES
 
@@ -38,7 +41,23 @@ def learning_configs(args: argparse.Namespace, image_size: int | None = None,
 
 def check_learning_configs(learner: LearnerConfig, models: list, image_size: int | None,
                            n_actions: int) -> None:
-    """Raise ValueError (ModelSettingsError) when these configs cannot learn from such frames."""
-    model_spec(image_size or nominal_image_size(models), n_actions, models)
-    if image_size:
-        check_replay_fits(learner.replay_capacity, (image_size, image_size, 3))
+    """Raise ValueError (ModelSettingsError) when these configs cannot learn from such frames.
+
+    With `image_size`: frames within MAX_IMAGE_SIDE_PX, and the replay buffer and one
+    minibatch (uint8 frames and their float copies) within this machine's memory.
+    """
+    if image_size is not None and not 1 <= image_size <= MAX_IMAGE_SIDE_PX:
+        raise ValueError(f'frames of {image_size} px: the world model takes frames of at most '
+                         f'{MAX_IMAGE_SIDE_PX} px (it is sized for 224)')
+    spec = model_spec(image_size or nominal_image_size(models), n_actions, models)
+    if not image_size:
+        return
+    check_replay_fits(learner.replay_capacity, (image_size, image_size, 3))
+    history = history_length(spec.model.predictor, spec.parts[spec.model.predictor])
+    frame_bytes = 3 * image_size * image_size * (1 + 4)  # uint8, then float32 on the device
+    needed = learner.batch_size * (history + 1) * frame_bytes
+    available = physical_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(f'a minibatch of {learner.batch_size} transitions of {image_size} px '
+                         f'frames needs {needed / 2**30:.1f} GiB, more than the '
+                         f'{available / 2**30:.1f} GiB of memory here; lower batch_size')

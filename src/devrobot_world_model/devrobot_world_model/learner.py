@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import setting
+from devrobot_sim.config_fields import check_at_least, setting
 from devrobot_sim.motor import action_index, MotorStatus, Transition
 from devrobot_world_model import checkpoint_io, lr_schedule
 from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
@@ -102,6 +102,10 @@ class LearnerConfig:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         if self.lr_half_life_updates < lr_schedule.AUTO:
             raise ValueError(f'lr_half_life_updates must be >= 0, or {lr_schedule.AUTO} (auto)')
+        check_at_least(self, 0, 'warmup_transitions', 'autoencoder_lr', 'predictor_lr',
+                       'lr_floor', 'weight_decay', 'grad_clip', 'augment_shift_px', 'seed',
+                       'checkpoint_every', 'checkpoint_replay', 'detailed_metrics_every',
+                       'quality_threshold', 'error_threshold', 'max_triggered_updates')
 
 
 class Learner:
