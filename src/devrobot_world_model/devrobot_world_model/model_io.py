@@ -53,9 +53,10 @@ def model_spec(image_size: int, n_actions: int, configs: Sequence = ()) -> Model
 
 
 def nominal_image_size(configs: Sequence = ()) -> int:
-    """An image size every patch size in `configs` divides, near NOMINAL_IMAGE_SIZE."""
+    """A multiple of the chosen autoencoder's patch size near NOMINAL_IMAGE_SIZE."""
     spec = ModelSpec.create(NOMINAL_IMAGE_SIZE, 1, configs)
-    patch = int(np.lcm(spec.parts['cnn'].cnn_patch_size, spec.parts['vit'].vit_patch_size))
+    part = spec.parts[spec.model.autoencoder]
+    patch = part.cnn_patch_size if spec.model.autoencoder == 'cnn' else part.vit_patch_size
     return max(1, round(NOMINAL_IMAGE_SIZE / patch)) * patch
 
 
@@ -210,6 +211,14 @@ def _check_optimizer(state, meta_model) -> None:
             value = group.get(name, 0.0)
             if not checkpoint_io.is_finite_number(value) or value < 0:
                 raise bad(f'optimizer: group {index} has {name} {value!r}')
+        betas = group.get('betas', (0.9, 0.999))
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2 or not all(
+                checkpoint_io.is_finite_number(b) and 0 <= b < 1 for b in betas):
+            raise bad(f'optimizer: group {index} has betas {betas!r}')
+        for name, default in wanted.items():  # switches (amsgrad, foreach...): bool or None
+            if isinstance(default, bool) and not isinstance(group.get(name, default),
+                                                            (bool, type(None))):
+                raise bad(f'optimizer: group {index} has {name} {group[name]!r}')
     if not isinstance(moments, dict):
         raise bad('optimizer: its state is not a dict')
     for key, entry in moments.items():

@@ -147,6 +147,10 @@ MALFORMED = (
         ('optimizer one group', put(('optimizer', 'param_groups'), lambda g: g[:1])),
         ('optimizer lr NaN', lambda p: p['optimizer']['param_groups'][0].__setitem__(
             'lr', float('nan'))),
+        ('optimizer betas strings', lambda p: p['optimizer']['param_groups'][1].__setitem__(
+            'betas', ('a', 'b'))),
+        ('optimizer amsgrad a string', lambda p: p['optimizer']['param_groups'][0].__setitem__(
+            'amsgrad', 'yes')),
         ('optimizer moment reshaped', lambda p: next(iter(
             p['optimizer']['state'].values())).__setitem__('exp_avg', torch.zeros(7, 7))),
         ('optimizer moment stretched 10^9', lambda p: next(iter(
