@@ -207,8 +207,8 @@ BAD_EVENTS = [
 
 
 @pytest.mark.parametrize('name, change, message', BAD_EVENTS, ids=[b[0] for b in BAD_EVENTS])
-def test_each_bad_event_is_one_line_naming_it_and_leaves_no_bag(tmp_path, name, change,
-                                                                 message):
+def test_each_bad_event_is_one_line_naming_it_and_leaves_no_bag(
+        tmp_path, name, change, message):
     script = [('obs', T0), ('act', T0 + 0.1, JETBOT_ACTIONS[1]), ('obs', T0 + 0.4)]
     write_session(tmp_path / 's', script, robot_type='JetBotInterface',
                   action_space=JETBOT_ACTIONS)

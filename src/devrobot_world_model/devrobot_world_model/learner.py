@@ -105,7 +105,7 @@ class LearnerConfig:
         check_at_least(self, 0, 'warmup_transitions', 'autoencoder_lr', 'predictor_lr',
                        'lr_floor', 'weight_decay', 'grad_clip', 'augment_shift_px', 'seed',
                        'checkpoint_every', 'checkpoint_replay', 'detailed_metrics_every',
-                       'quality_threshold', 'error_threshold', 'max_triggered_updates')
+                       'max_triggered_updates')
 
 
 class Learner:

@@ -35,8 +35,8 @@ def good(tmp_path_factory):
 
 def snapshot(folder):
     """Every file under `folder`: name -> (sha256, mtime_ns)."""
-    return {str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
-                                          p.stat().st_mtime_ns)
+    return {str(p.relative_to(folder)):
+            (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
             for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
