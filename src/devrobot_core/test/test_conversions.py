@@ -5,10 +5,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from devrobot_sim import conversions
-from devrobot_sim.conversions import NS_PER_S
-from devrobot_sim.motor import MotorCommand, MotorOutcome, MotorStatus
-from devrobot_sim.msg_types import get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE
+from devrobot_core import conversions
+from devrobot_core.conversions import NS_PER_S
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.msg_types import get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE
 
 
 def namespace(value):

@@ -15,7 +15,7 @@ import stat
 import uuid
 from pathlib import Path
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 
 def _kind(mode: int) -> str:

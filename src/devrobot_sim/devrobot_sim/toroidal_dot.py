@@ -12,8 +12,8 @@ from enum import Enum
 
 import numpy as np
 
-from devrobot_sim.config_fields import check_at_least, setting
-from devrobot_sim.motor import action_index, MAX_IMAGE_SIDE_PX, MotorCommand
+from devrobot_core.config_fields import check_at_least, setting
+from devrobot_core.motor import action_index, MAX_IMAGE_SIDE_PX, MotorCommand
 
 
 @dataclass

@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 from devrobot_sim.input_checks import new_path, readable_path, writable_folder
 
 

@@ -114,7 +114,7 @@ def test_train_refuses_mixed_or_other_frame_sizes_before_touching_the_checkpoint
 def test_model_flags_are_refused_before_a_bag_is_opened(tmp_path, monkeypatch, flags, message):
     record_session(tmp_path / 'a')
     opened = []
-    monkeypatch.setattr('devrobot_sim.session_bag.read_session', opened.append)
+    monkeypatch.setattr('devrobot_core.bags.session_bag.read_session', opened.append)
     with pytest.raises(UsageError, match=message):
         train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
                                                  str(tmp_path / 'run')] + TINY_FLAGS + flags))

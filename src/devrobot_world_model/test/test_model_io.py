@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_world_model import model_io
-from devrobot_world_model.checkpoint_io import CheckpointError, FORMAT_VERSION, load_checkpoint
-from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.metrics import RecordingLogger
+from devrobot_world_model.learning.checkpoint_io import (CheckpointError, FORMAT_VERSION,
+                                                         load_checkpoint)
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.model import model_io
 from test_learner import drive, FAST, make_learner, tiny_robot
 from tiny_models import tiny_configs
 

@@ -194,7 +194,7 @@ def test_bad_messages_are_dropped_with_a_warning(ros, start):
 
 
 def test_a_frame_of_another_size_is_dropped_with_a_warning(ros, start):
-    from devrobot_world_model.model_io import FrameSizeError
+    from devrobot_world_model.model.model_io import FrameSizeError
     node, learner = start()
 
     def select(pixels):

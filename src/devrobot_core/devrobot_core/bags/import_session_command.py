@@ -22,13 +22,13 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from devrobot_sim.errors import UsageError
-from devrobot_sim.input_checks import new_path
-from devrobot_sim.motor import (
+from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import (
     Frame, MAX_IMAGE_SIDE_PX, MotorCommand, MotorOutcome, MotorStatus)
-from devrobot_sim.session_bag import SessionBagError, SessionBagWriter
+from devrobot_core.transitions import TransitionAssembler
+from devrobot_sim.input_checks import new_path
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_sim.transitions import TransitionAssembler
 
 NS_PER_S = 1_000_000_000
 ROBOT_TYPES = {'ToroidalDotRobot': 'toroidal_dot', 'JetBotInterface': 'jetbot'}

@@ -17,8 +17,8 @@ import dataclasses
 import sys
 from typing import Callable
 
-from devrobot_sim.config_fields import check_finite_values, config_from_lookup, field_specs
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import check_finite_values, config_from_lookup, field_specs
+from devrobot_core.errors import UsageError
 
 
 def _declared_default(spec):

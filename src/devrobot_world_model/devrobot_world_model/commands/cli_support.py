@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import MAX_IMAGE_SIDE_PX
-from devrobot_world_model.cpu_memory import physical_memory_bytes
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.model_io import model_spec, nominal_image_size
-from devrobot_world_model.predictors import history_length
-from devrobot_world_model.replay_buffer import check_replay_fits
-from devrobot_world_model.world_model import CONFIG_CLASSES
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import MAX_IMAGE_SIDE_PX
+from devrobot_world_model.learning.cpu_memory import physical_memory_bytes
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.learning.replay_buffer import check_replay_fits
+from devrobot_world_model.model.model_io import model_spec, nominal_image_size
+from devrobot_world_model.model.predictors import history_length
+from devrobot_world_model.model.world_model import CONFIG_CLASSES
 
 
 def add_learning_arguments(parser: argparse.ArgumentParser, skip: tuple = ()) -> None:

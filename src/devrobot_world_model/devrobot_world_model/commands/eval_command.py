@@ -16,10 +16,10 @@ import sys
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import action_index
 from devrobot_sim.input_checks import readable_path
-from devrobot_sim.motor import action_index
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 

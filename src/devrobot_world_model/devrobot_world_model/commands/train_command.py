@@ -14,11 +14,11 @@ import time
 
 import numpy as np
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
 from devrobot_sim.input_checks import readable_path, writable_folder
-from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,8 +66,8 @@ def bags_image_size(bags: list) -> int | None:
     Reads each bag only up to its first image, so mixed sizes are refused before training
     starts (and before a checkpoint is touched). None when no bag holds a frame.
     """
-    from devrobot_sim.motor import Frame
-    from devrobot_sim.session_bag import read_session
+    from devrobot_core.motor import Frame
+    from devrobot_core.bags.session_bag import read_session
     sizes = {}
     for path in bags:
         _, events = read_session(path)
@@ -93,10 +93,10 @@ def bags_image_size(bags: list) -> int | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from devrobot_sim.session_bag import read_session, SessionBagError
-    from devrobot_sim.transitions import transitions_from_events
-    from devrobot_world_model.cli_support import check_learning_configs, learning_configs
-    from devrobot_world_model.learner import Learner
+    from devrobot_core.bags.session_bag import read_session, SessionBagError
+    from devrobot_core.transitions import transitions_from_events
+    from devrobot_world_model.commands.cli_support import check_learning_configs, learning_configs
+    from devrobot_world_model.learning.learner import Learner
 
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from devrobot_world_model.cpu_memory import physical_memory_bytes
+from devrobot_world_model.learning.cpu_memory import physical_memory_bytes
 
 
 def replay_bytes(capacity: int, frame_shape: tuple) -> int:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
-from devrobot_sim.config_fields import check_at_least, setting
-from devrobot_world_model.relative_positions import attend_explicitly, RelativePositionBias
+from devrobot_core.config_fields import check_at_least, setting
+from devrobot_world_model.model.relative_positions import attend_explicitly, RelativePositionBias
 
 # Initial output bias: sigmoid(-4) = 0.018, near black, so early outputs are not mid-grey noise.
 INITIAL_LOGIT = -4.0

@@ -18,12 +18,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import action_space_from_dicts, action_space_to_dicts
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.cpu_memory import physical_memory_bytes
-from devrobot_world_model.training import make_optimizer
-from devrobot_world_model.world_model import ModelSpec, WorldModel
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import action_space_from_dicts, action_space_to_dicts
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.learning.cpu_memory import physical_memory_bytes
+from devrobot_world_model.learning.training import make_optimizer
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 
 MODEL_FORMAT = 'devrobot_world_model/1'
 # Bytes per parameter while training: fp32 weights, gradients and AdamW's two moments.

@@ -11,11 +11,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_sim.motor import action_index, MotorCommand
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.compute_device import resolve_device
-from devrobot_world_model.model_io import model_checkpoint, model_from_payload
-from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+from devrobot_core.motor import action_index, MotorCommand
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.model.compute_device import resolve_device
+from devrobot_world_model.model.model_io import model_checkpoint, model_from_payload
+from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 
 
 class PredictionModel:

@@ -15,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
-from devrobot_sim.config_fields import check_at_least, setting
-from devrobot_world_model.relative_positions import attend_explicitly, RelativePositionBias
+from devrobot_core.config_fields import check_at_least, setting
+from devrobot_world_model.model.relative_positions import attend_explicitly, RelativePositionBias
 
 
 @dataclass

@@ -20,9 +20,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from devrobot_sim.config_fields import check_at_least, config_from_dict, setting
-from devrobot_sim.motor import MAX_IMAGE_SIDE_PX
-from devrobot_world_model.autoencoders import (
+from devrobot_core.config_fields import check_at_least, config_from_dict, setting
+from devrobot_core.motor import MAX_IMAGE_SIDE_PX
+from devrobot_world_model.model.autoencoders import (
     build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
 from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
 from devrobot_world_model.model.predictors import (
