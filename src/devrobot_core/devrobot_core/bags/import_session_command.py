@@ -24,11 +24,10 @@ from pathlib import Path
 
 from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
 from devrobot_core.errors import UsageError
+from devrobot_core.input_checks import new_path
 from devrobot_core.motor import (
     Frame, MAX_IMAGE_SIDE_PX, MotorCommand, MotorOutcome, MotorStatus)
 from devrobot_core.transitions import TransitionAssembler
-from devrobot_sim.input_checks import new_path
-from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 NS_PER_S = 1_000_000_000
 ROBOT_TYPES = {'ToroidalDotRobot': 'toroidal_dot', 'JetBotInterface': 'jetbot'}

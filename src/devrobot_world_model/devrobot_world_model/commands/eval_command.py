@@ -19,7 +19,7 @@ import numpy as np
 from devrobot_core.config_fields import add_config_arguments, config_from_arguments
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import action_index
-from devrobot_sim.input_checks import readable_path
+from devrobot_core.input_checks import readable_path
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 

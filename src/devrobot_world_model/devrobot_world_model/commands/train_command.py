@@ -17,7 +17,7 @@ import numpy as np
 from devrobot_core.config_fields import add_config_arguments, config_from_arguments
 from devrobot_core.errors import UsageError
 from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_sim.input_checks import readable_path, writable_folder
+from devrobot_core.input_checks import readable_path, writable_folder
 from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 

@@ -6,7 +6,7 @@ import socket
 import pytest
 
 from devrobot_core.errors import UsageError
-from devrobot_sim.input_checks import new_path, readable_path, writable_folder
+from devrobot_core.input_checks import new_path, readable_path, writable_folder
 
 
 def test_readable_paths_are_files_or_folders_of_files(tmp_path):
