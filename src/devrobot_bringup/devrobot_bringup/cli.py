@@ -39,10 +39,21 @@ SUBCOMMANDS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), not the usage text.
+
+    `devrobot run` has about 80 flags: the usage argparse prints before its error would push
+    the one line that matters off the screen.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
 def command_parser_for(name: str) -> tuple:
     """(module, parser) of one subcommand, with `--config` where it takes config flags."""
     module = importlib.import_module(SUBCOMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
+    parser = OneLineParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
     module.add_arguments(parser)
     if takes_config(parser):
         add_config_option(parser)
@@ -52,7 +63,7 @@ def command_parser_for(name: str) -> tuple:
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='devrobot', description='devrobot without ROS: simulate, drive, learn, evaluate.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, (_, text) in SUBCOMMANDS.items():

@@ -56,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f'--steps must be positive, got {config.steps}')
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
-    learning = learning_setup(config, args) if config.learn else None
+    learning = learning_setup(config, robot, args) if config.learn else None
     budget_config = storage_config(args)
     policy = build_policy(config, robot, out, args, learning)
     save_run_config(out, resolved_sections(config, robot, budget_config, learning),
@@ -208,13 +208,15 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace,
     return policy
 
 
-def learning_setup(config: RunConfig, args: argparse.Namespace) -> tuple:
+def learning_setup(config: RunConfig, robot, args: argparse.Namespace) -> tuple:
     """(LearnerConfig, model configs) from the flags, with the run's policy, seed and wandb."""
     try:
         from devrobot_world_model.commands.cli_support import learning_configs
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
-    return learning_configs(args, policy=config.policy_spec(), seed=args.seed or 0,
+    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)  # the simulator's
+    return learning_configs(args, image_size, len(robot.action_space),
+                            policy=config.policy_spec(), seed=args.seed or 0,
                             wandb_project=config.wandb_project)
 
 
@@ -222,10 +224,18 @@ def build_learner(robot, out: Path, learning: tuple):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
     from devrobot_world_model.learning.learner import Learner
     learner_config, model_configs = learning
+    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)
     try:
-        return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+        learner = Learner(robot.action_space, learner_config, model_configs, run_dir=out)
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
         raise UsageError(str(error)) from None
+    trained_size = learner.model.spec.image_size if learner.model is not None else None
+    if image_size is not None and trained_size not in (None, image_size):
+        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out / "checkpoints"} was trained on '
+                         f'{trained_size} px frames, not --image-size {image_size}: use its '
+                         'size or another --out')
+    return learner
 
 
 def robot_clock(robot):

@@ -58,6 +58,11 @@ class MotorOutcome:
     reason: str = ''
 
 
+# The largest image side devrobot accepts, in pixels. An rgb8 frame of 1024 x 1024 is 3 MiB; the
+# models are sized for 224 px, and a replay buffer holds two frames per transition it keeps.
+MAX_IMAGE_SIDE_PX = 1024
+
+
 @dataclass(frozen=True)
 class Frame:
     """One camera image: rgb8 pixels `[H, W, 3]` and the time it was captured."""

@@ -84,6 +84,25 @@ def test_commands_run_ramped_and_every_outcome_is_published(ros, make_node):
                                            'devrobot_interfaces/msg/MotorState')
 
 
+@pytest.mark.parametrize('left, duration', [(float('nan'), (0, 50_000_000)),
+                                            (0.0, (-1, 800_000_000))])
+def test_a_malformed_command_is_dropped_and_the_motors_stay_still(
+        ros, make_node, left, duration):
+    node = make_node(backend='mock')
+    classes = ros_message_classes()
+    now = time.time_ns()
+    header = classes.header(stamp=classes.time(sec=now // 10**9, nanosec=now % 10**9),
+                            frame_id='')
+    msg = classes.motor_command(header=header, left=left, right=0.3,
+                                duration=classes.duration(sec=duration[0], nanosec=duration[1]))
+    assert ros.deliver('motor/command', msg) == 1  # the callback returned: the node lives on
+    assert all(l == 0.0 and r == 0.0 for _, l, r, _ in node.backend.motor_calls)
+    assert any(level == 'warn' and 'dropped a motor command' in text
+               for _, level, text in ros.logs)
+    send(ros, MotorCommand(0.0, 0.3, 0.05))  # the driver still takes the next good one
+    assert states(ros, 1)[0].status == MotorStatus.COMPLETED
+
+
 def test_each_completed_command_is_followed_by_a_frame_taken_after_it(ros, make_node):
     make_node(backend='mock', camera_rate_hz=0.5)  # no periodic frame during the test
     send(ros, MotorCommand(0.0, 0.3, 0.05))

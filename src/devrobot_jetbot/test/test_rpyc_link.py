@@ -235,7 +235,8 @@ def test_a_secret_the_robot_does_not_ask_for_is_reported(start_service, tmp_path
 def test_a_robot_that_asks_for_a_secret_is_reported_to_a_client_without_one(start_service):
     service = start_service(secret='s3cret')
     backend = RpycBackend(config_for(service.port))
-    with pytest.raises(RobotUnreachableError, match='it asks for a secret: set --jetbot.secret-file'):
+    with pytest.raises(RobotUnreachableError,
+                       match='it asks for a secret: set --jetbot.secret-file'):
         backend.connect()
 
 

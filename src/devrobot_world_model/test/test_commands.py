@@ -28,8 +28,9 @@ def parse(module, argv):
     return parser.parse_args(argv)
 
 
-def record_session(path, steps=12, seed=0):
-    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3, seed=seed))
+def record_session(path, steps=12, seed=0, image_size=16):
+    robot = SimRobot(ToroidalDotConfig(image_size=image_size, dot_radius=1, move_pixels=3,
+                                       seed=seed))
     rng = np.random.default_rng(seed)
     with SessionBagWriter(path, robot.robot_type, robot.action_space) as writer:
         writer.write_frame(robot.read())
@@ -75,6 +76,59 @@ def test_train_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(UsageError, match='batch_size'):
         train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
                                                  str(tmp_path / 'run'), '--batch-size', '0']))
+
+
+def folder_state(folder):
+    """Every file under `folder`: name -> (bytes, mtime_ns)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_train_refuses_mixed_or_other_frame_sizes_before_touching_the_checkpoints(tmp_path):
+    record_session(tmp_path / 'a')
+    record_session(tmp_path / 'big', image_size=32)
+    out = ['--out', str(tmp_path / 'run')]
+    assert train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a')] + out
+                                    + TINY_FLAGS)) == 0
+    assert train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a')] + out
+                                    + TINY_FLAGS)) == 0  # a second save: a backup exists
+    checkpoints = tmp_path / 'run' / 'checkpoints'
+    before = folder_state(checkpoints)
+    assert set(before) == {'checkpoint.pt', 'checkpoint_backup.pt'}
+    with pytest.raises(UsageError, match=r'frames of different sizes .*a: 16x16x3, .*big: '
+                       r'32x32x3'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'),
+                                                 str(tmp_path / 'big')] + out + TINY_FLAGS))
+    with pytest.raises(UsageError, match='trained on 16 px frames, the bags hold 32 px'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'big')] + out
+                                 + TINY_FLAGS))
+    assert folder_state(checkpoints) == before
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--autoencoder', 'bogus'], "unknown autoencoder 'bogus'"),
+    (['--tf-heads', '3'], 'tf_dim 8 is not a multiple of tf_heads 3'),
+    (['--cnn-channels', '0'], 'cnn_channels must be at least 1'),
+    (['--pixel-loss', 'l3'], "unknown pixel_loss 'l3'"),
+])
+def test_model_flags_are_refused_before_a_bag_is_opened(tmp_path, monkeypatch, flags, message):
+    record_session(tmp_path / 'a')
+    opened = []
+    monkeypatch.setattr('devrobot_core.bags.session_bag.read_session', opened.append)
+    with pytest.raises(UsageError, match=message):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
+                                                 str(tmp_path / 'run')] + TINY_FLAGS + flags))
+    assert opened == [] and not (tmp_path / 'run').exists()
+
+
+def test_a_patch_size_that_does_not_divide_the_bags_frames_is_refused_before_training(tmp_path):
+    record_session(tmp_path / 'a')  # 16 px frames: the size is known from the first one
+    with pytest.raises(UsageError, match='16 px frames: image_size 16 is not a multiple of '
+                       'cnn_patch_size 5'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
+                                                 str(tmp_path / 'run')] + TINY_FLAGS
+                                 + ['--cnn-patch-size', '5']))
+    assert not (tmp_path / 'run' / 'checkpoints').exists()
 
 
 def test_bench_prints_every_figure(capsys):

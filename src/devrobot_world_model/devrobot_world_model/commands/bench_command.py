@@ -125,9 +125,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.train_updates < 1 or args.act_steps < 1 or args.threads < 1:
         raise UsageError('--train-updates, --act-steps and --threads must be at least 1')
-    torch.set_num_threads(args.threads)
-    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
     robot = _sim(args, learner_config.seed)
+    torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         learner = Learner(robot.action_space, learner_config, model_configs,
                           checkpoint_dir=folder, logger=RecordingLogger())

@@ -20,6 +20,7 @@ import numpy as np
 
 from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
+from devrobot_core.input_checks import readable_path
 from devrobot_core.motor import action_index
 from devrobot_core.parameter_file import SIM_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
@@ -95,6 +96,7 @@ def load_model(path: pathlib.Path, device: str = 'cpu'):
     """`devrobot_world_model.load(path, device)`, every way it can fail as a UsageError."""
     if not path.exists():
         raise UsageError(f'no checkpoint at {path}')
+    readable_path(path, '--checkpoint')
     import devrobot_world_model  # looked up at call time, so tests can put a fake `load` there
     try:
         return devrobot_world_model.load(path, device=device)

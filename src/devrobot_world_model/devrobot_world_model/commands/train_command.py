@@ -14,11 +14,14 @@ import json
 import pathlib
 import time
 
+import numpy as np
+
 from devrobot_core.config_fields import (add_config_group, config_from_arguments, parameter_values,
                                          register_options)
 from devrobot_core.errors import UsageError
-from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_core.input_checks import readable_path, writable_folder
 from devrobot_core.parameter_file import save_run_config, WORLD_MODEL_NODE
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
 from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
@@ -83,18 +86,54 @@ def save_config(out: pathlib.Path, args, plateau_config, learner_config, model_c
         raise UsageError(f'cannot write the run folder {out}: {error.strerror}') from None
 
 
+def bags_image_size(bags: list) -> int | None:
+    """The side of the first frame of every bag; UsageError when they differ or are not square.
+
+    Reads each bag only up to its first image, so mixed sizes are refused before training
+    starts (and before a checkpoint is touched). None when no bag holds a frame.
+    """
+    from devrobot_core.motor import Frame
+    from devrobot_core.bags.session_bag import read_session
+    sizes = {}
+    for path in bags:
+        _, events = read_session(path)
+        try:
+            frame = next((event for event in events if isinstance(event, Frame)), None)
+        finally:
+            events.close()
+        if frame is not None:
+            sizes[path] = tuple(np.shape(frame.pixels))
+    shapes = set(sizes.values())
+    if len(shapes) > 1:
+        described = ', '.join(f'{path}: {"x".join(map(str, shape))}'
+                              for path, shape in sizes.items())
+        raise UsageError(f'the bags hold frames of different sizes ({described}); train on '
+                         'bags of one frame size at a time, each size in its own --out')
+    if not shapes:
+        return None
+    shape = shapes.pop()
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+        raise UsageError(f'the bags hold {"x".join(map(str, shape))} frames; the world model '
+                         'learns from square rgb8 frames')
+    return shape[0]
+
+
 def main(args: argparse.Namespace) -> int:
     from devrobot_core.bags.session_bag import read_session, SessionBagError
     from devrobot_core.transitions import transitions_from_events
-    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.commands.cli_support import check_learning_configs, learning_configs
     from devrobot_world_model.learning.learner import Learner
 
     if not args.bag:
         raise UsageError('--bag is required (or bag in the devrobot_train section of --config)')
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
+    learner_config, model_configs = learning_configs(args, policy='random')
+    bags = [readable_path(path, '--bag') for path in args.bag]
+    out = writable_folder(args.out, '--out')
     try:
-        sessions = [read_session(path)[0] for path in args.bag]
+        sessions = [read_session(path)[0] for path in bags]
+        image_size = bags_image_size(bags)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
     action_space = bag_action_space(sessions)
@@ -103,18 +142,24 @@ def main(args: argparse.Namespace) -> int:
                          if args.filter_action else None)
         plateau_config = config_from_arguments(PlateauConfig, args)
         plateau = PlateauDetector(plateau_config) if args.until_plateau else None
+        if image_size is not None:
+            check_learning_configs(learner_config, model_configs, image_size,
+                                   len(action_space))
     except ValueError as error:
         raise UsageError(str(error)) from None
     epochs = plateau.config.max_epochs if plateau else args.epochs
-    learner_config, model_configs = learning_configs(args, policy='random')
-    out = pathlib.Path(args.out)
     learner = Learner(action_space, learner_config, model_configs, run_dir=out)
+    trained_size = learner.model.spec.image_size if learner.model is not None else None
+    if image_size is not None and trained_size not in (None, image_size):
+        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out} was trained on {trained_size} px frames, '
+                         f'the bags hold {image_size} px frames: use another --out')
     save_config(out, args, plateau_config, learner_config, model_configs)
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
         for _ in range(epochs):
             epoch_metrics = []
-            for path in args.bag:
+            for path in bags:
                 _, events = read_session(path)
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
@@ -133,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         learner.close()
     wall_s = time.perf_counter() - started
-    summary = {'bags': [str(p) for p in args.bag], 'out': str(out),
+    summary = {'bags': [str(p) for p in bags], 'out': str(out),
                'epochs': plateau.epochs if plateau else args.epochs,
                'transitions': transitions, 'updates': learner.updates,
                'steps_total': learner.steps, 'wall_s': round(wall_s, 2),

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_core.config_fields import setting
+from devrobot_core.config_fields import check_at_least, setting
 from devrobot_core.motor import action_index, MotorStatus, Transition
 from devrobot_core.selectors import make_selector
 from devrobot_world_model.learning import checkpoint_io, lr_schedule
@@ -32,7 +32,8 @@ from devrobot_world_model.learning.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
 from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.model.model_io import (
-    build_model, check_action_space, checkpoint_payload, model_spec)
+    build_model, check_action_space, check_frame, checkpoint_payload, learner_checkpoint,
+    model_spec)
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.model.precision import PRECISIONS, use_bf16
 from devrobot_world_model.model.world_model import ModelSpec
@@ -101,6 +102,10 @@ class LearnerConfig:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         if self.lr_half_life_updates < lr_schedule.AUTO:
             raise ValueError(f'lr_half_life_updates must be >= 0, or {lr_schedule.AUTO} (auto)')
+        check_at_least(self, 0, 'warmup_transitions', 'autoencoder_lr', 'predictor_lr',
+                       'lr_floor', 'weight_decay', 'grad_clip', 'augment_shift_px', 'seed',
+                       'checkpoint_every', 'checkpoint_replay', 'detailed_metrics_every',
+                       'max_triggered_updates')
 
 
 class Learner:
@@ -136,8 +141,11 @@ class Learner:
         self.active_levels = 1  # hierarchy levels created so far (automatic, see _level_up)
         self._level_errors = {}  # level -> running mean of its prediction loss
         self._started = time.perf_counter()
+        self._resumed_at_updates = None  # a resumed run saves only once it has learned
         if self.checkpoint_dir is not None and checkpoint_io.has_checkpoint(self.checkpoint_dir):
-            self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir))
+            self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir,
+                                                       check=learner_checkpoint))
+            self._resumed_at_updates = self.updates
         self._saved_at_updates = self.updates
 
     # -- construction ---------------------------------------------------------------------------
@@ -163,6 +171,7 @@ class Learner:
             if pixels.ndim != 3 or pixels.shape[0] != pixels.shape[1] or pixels.shape[2] != 3:
                 raise ValueError(f'frames must be square rgb8 [S, S, 3], got {pixels.shape}')
             self._build(pixels.shape[0], pixels.shape)
+        check_frame(pixels, self.model.spec.image_size)
 
     def _resume(self, payload: dict) -> None:
         """Continue from a checkpoint: configs given to the learner must build what it holds."""
@@ -247,6 +256,7 @@ class Learner:
             return {'train/skipped_transitions': self.skipped}
         pixels = np.asarray(transition.frame.pixels)
         self._ensure_model(pixels)
+        check_frame(np.asarray(transition.next_frame.pixels), self.model.spec.image_size)
         self._context.append((pixels, index))
         self.replay.add(pixels, index, np.asarray(transition.next_frame.pixels),
                         transition.frame.stamp_ns, transition.next_frame.stamp_ns)
@@ -390,8 +400,14 @@ class Learner:
     # -- persistence ------------------------------------------------------------------------
 
     def save(self) -> pathlib.Path | None:
-        """Write a checkpoint (atomically, with a backup); None when there is nothing to save."""
-        if self.checkpoint_dir is None or self.model is None:
+        """Write a checkpoint (atomically, with a backup); None when there is nothing to save.
+
+        A resumed learner that has not updated since it resumed has nothing new to save: the
+        checkpoint it loaded and its backup stay as they are (a run that fails early, on frames
+        of another size say, never rotates the good backup away).
+        """
+        if self.checkpoint_dir is None or self.model is None or \
+                self.updates == self._resumed_at_updates:
             return None
         counters = {'steps': self.steps, 'updates': self.updates, 'skipped': self.skipped,
                     'update_credit': self._update_credit,
@@ -404,7 +420,7 @@ class Learner:
             self.replay.recent(self.config.checkpoint_replay))
         payload['rng'] = checkpoint_io.capture_rng_state(self.replay.rng)
         payload['policy_rng'] = checkpoint_io.plain_data(self._rng.bit_generator.state)
-        return checkpoint_io.save_checkpoint(self.checkpoint_dir, payload)
+        return checkpoint_io.save_checkpoint(self.checkpoint_dir, payload, learner_checkpoint)
 
     def close(self) -> None:
         """Save, then close the metrics logger."""
