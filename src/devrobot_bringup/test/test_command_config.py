@@ -251,7 +251,7 @@ def test_a_saved_configuration_starts_the_nodes(tmp_path, monkeypatch):
     config = config_from_arguments(run_command.RunConfig, args)
     robot = SimRobot(config_from_arguments(ToroidalDotConfig, args))
     sections = run_command.resolved_sections(config, robot, run_command.storage_config(args),
-                                             run_command.learning_setup(config, args))
+                                             run_command.learning_setup(config, robot, args))
     path = save_run_config(tmp_path, sections)
     for node_name in ('sim_node', 'world_model'):
         node = start_shell(monkeypatch, node_name, path)  # a wrong type would raise here
