@@ -341,6 +341,8 @@ class BagIndex:
                                                self.action_space))],
                 'action_space_source': self.action_space_source,
                 'steps': len(self.steps), 'frames': len(self.frames),
+                'start_ns': self._stamps[0] if self._stamps else (
+                    self._starts[0] if self._starts else None),
                 'transitions': sum(s.transition for s in self.steps),
                 'commands': self.commands_seen,
                 'frame_size': list(self.frame_size) if self.frame_size else None,

@@ -180,7 +180,10 @@ class McapTail:
     def _decompress(content: bytes) -> bytes:
         chunk = Chunk.read(ReadDataStream(io.BytesIO(content)))
         stream, length = get_chunk_data_stream(chunk)
-        return stream.read(length)
+        if length != chunk.uncompressed_size:
+            raise ValueError(f'it decompresses to {length} bytes, its record says '
+                             f'{chunk.uncompressed_size}')
+        return stream.read(length) if length else b''
 
     # -- payloads -------------------------------------------------------------------------
 

@@ -33,7 +33,13 @@ function fmt(value, digits = 4) {
   return Number(value.toPrecision(digits)).toString();
 }
 
-function seconds(ns) { return ns === null || ns === undefined ? '–' : (ns / 1e9).toFixed(3) + ' s'; }
+// Times are shown from the bag's start (its first image or command), in seconds.
+function seconds(ns) {
+  if (ns === null || ns === undefined) return '–';
+  const bag = state.session && state.session.bags[state.bag];
+  const origin = bag && bag.start_ns ? bag.start_ns : 0;
+  return ((ns - origin) / 1e9).toFixed(3) + ' s';
+}
 
 // -- the session: bags, model, training --------------------------------------------------
 
@@ -166,7 +172,8 @@ function renderFacts(detail) {
     ['issued', seconds(c.stamp_ns)],
     ['status', s.status + (s.reason ? ` (${s.reason})` : '')],
     ['applied', `left ${fmt(s.left)}, right ${fmt(s.right)}`],
-    ['ran', `${seconds(s.start_ns)} → ${seconds(s.end_ns)}`],
+    ['ran', `${seconds(s.start_ns)} → ${seconds(s.end_ns)} (${fmt((s.end_ns - s.start_ns) / 1e9)}`
+      + ' s)'],
     ['frames', `${seconds(detail.frame_stamp_ns)} → ${seconds(detail.next_frame_stamp_ns)}`],
     ['error', error],
   ];
@@ -222,8 +229,9 @@ function renderPredictions(detail) {
 // -- the timeline and the error plot ------------------------------------------------------
 
 function sizeCanvas(canvas) {
-  const width = canvas.clientWidth || 600;
+  const width = canvas.clientWidth || 600, height = canvas.clientHeight || 100;
   if (canvas.width !== width) canvas.width = width;
+  if (canvas.height !== height) canvas.height = height;
   return canvas.getContext('2d');
 }
 
@@ -257,8 +265,12 @@ function drawErrors() {
   const n = state.total;
   canvas.dataset.computed = String(state.errors.computed);
   if (!n) return;
-  const finite = values.filter((v) => v !== null);
-  const top = finite.length ? Math.max(...finite.slice(0, 100000)) || 1 : 1;
+  let top = -Infinity, low = Infinity;
+  for (const v of values) if (v !== null) { top = Math.max(top, v); low = Math.min(low, v); }
+  if (top === -Infinity) { top = 1; low = 0; }
+  if (low > 0.5 * top) low = Math.max(0, low - 0.5 * (top - low));  // zoom in on a flat curve
+  else low = 0;
+  const span = Math.max(top - low, 1e-12);
   context.fillStyle = '#1f77b4';
   for (let x = 0; x < width; x++) {
     const from = Math.floor(x * n / width), to = Math.max(from + 1, Math.floor((x + 1) * n / width));
@@ -267,13 +279,13 @@ function drawErrors() {
       if (values[i] !== null && (high === null || values[i] > high)) high = values[i];
     }
     if (high !== null) {
-      const bar = Math.max(1, Math.round(high / top * (height - 14)));
+      const bar = Math.max(1, Math.round((high - low) / span * (height - 14)));
       context.fillRect(x, height - bar, 1, bar);
     }
   }
   context.fillStyle = '#000';
   context.font = '11px sans-serif';
-  context.fillText(`max ${fmt(top)}`, 4, 11);
+  context.fillText(`${fmt(low)} … ${fmt(top)}`, 4, 11);
   context.fillStyle = '#e90';
   context.fillRect(Math.floor(state.index * width / n), 0, 2, height);
 }
@@ -429,7 +441,7 @@ async function control(action) {
 
 async function play() {
   state.playing = !state.playing;
-  $('play').textContent = state.playing ? '⏸ pause' : '▶ play';
+  $('play').textContent = state.playing ? 'pause' : 'play';
   while (state.playing && state.index < state.total - 1) {
     const started = performance.now();
     await showStep(state.index + 1);
@@ -437,7 +449,7 @@ async function play() {
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
   state.playing = false;
-  $('play').textContent = '▶ play';
+  $('play').textContent = 'play';
 }
 
 function onKey(event) {
