@@ -54,7 +54,7 @@ def ready(client, bag=0):
 
 def png(response) -> np.ndarray:
     assert response.status_code == 200 and response.headers['content-type'] == 'image/png'
-    return np.asarray(Image.open(io.BytesIO(response.content)).convert('RGB'))
+    return np.array(Image.open(io.BytesIO(response.content)).convert('RGB'))
 
 
 def test_session_steps_and_a_step_with_every_prediction(run, client_for):

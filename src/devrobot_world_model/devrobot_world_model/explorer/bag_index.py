@@ -30,7 +30,8 @@ from devrobot_sim.motor import (
     action_index, action_space_from_dicts, action_space_to_dicts, MotorOutcome, MotorStatus)
 from devrobot_sim.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
-from devrobot_world_model.explorer.mcap_tail import check_complete, McapTail, McapTailError
+from devrobot_world_model.explorer.mcap_tail import (
+    check_complete, check_start, McapTail, McapTailError)
 
 IMAGE_TOPIC, INFO_TOPIC = 'camera/image_raw', 'session/info'
 NO_MOTION = (MotorStatus.REJECTED_STALE, MotorStatus.REJECTED_INVALID)
@@ -95,12 +96,11 @@ class BagIndex:
         # rosbag2 writes metadata.yaml when a recording closes: without it, it is still running
         # (or its recorder died)
         self.recording = not self._folder_has_metadata()
-        if not self.recording:
-            for file in self.files:
-                try:
-                    check_complete(file)
-                except (McapTailError, OSError) as error:
-                    raise BagError(str(error)) from None
+        for file in self.files:
+            try:
+                check_start(file) if self.recording else check_complete(file)
+            except (McapTailError, OSError) as error:
+                raise BagError(str(error)) from None
         self._tails = [McapTail(file) for file in self.files]
         self._store = get_devrobot_typestore()
         self._roles: dict = {}  # (file, channel id) -> role
@@ -324,6 +324,15 @@ class BagIndex:
                     break
                 steps.insert(0, previous)
         return [steps[0]] * (length - len(steps)) + steps
+
+    def inputs(self, step: Step, length: int) -> tuple:
+        """What a model is given for `step`: frames uint8 `[T, H, W, 3]` (its history, its
+        own frame last), the T actions taken after them (unknown ones as 0), and the frame
+        after the step (None when there is none)."""
+        steps = self.history(step, length)
+        frames = np.stack([self.pixels(s.frame) for s in steps])
+        next_frame = self.pixels(step.next_frame) if step.next_frame is not None else None
+        return frames, [s.action if s.action is not None else 0 for s in steps], next_frame
 
     def transitions(self, start: int = 0, stop: int | None = None) -> list:
         """The steps in [start, stop) that are transitions."""

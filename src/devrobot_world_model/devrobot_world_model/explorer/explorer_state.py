@@ -232,7 +232,7 @@ class Explorer:
                         and np.isnan(errors[s.index])][:ERROR_BATCH]
                 if not todo:
                     continue
-                frames, actions, next_frames = zip(*(self._history(bag, s, view.history)
+                frames, actions, next_frames = zip(*(bag.inputs(s, view.history)
                                                      for s in todo))
                 values = view.taken_errors(np.stack(frames), np.asarray(actions),
                                            np.stack(next_frames))
@@ -242,14 +242,6 @@ class Explorer:
                 break
             if not worked:
                 self._stop.wait(0.2)
-
-    @staticmethod
-    def _history(bag: BagIndex, step, length: int) -> tuple:
-        """(frames [T, H, W, 3], actions [T] ending with the step's, next frame) of a step."""
-        steps = bag.history(step, length)
-        frames = np.stack([bag.pixels(s.frame) for s in steps])
-        next_frame = bag.pixels(step.next_frame) if step.next_frame is not None else None
-        return frames, [s.action if s.action is not None else 0 for s in steps], next_frame
 
     def error_series(self, bag_id: int) -> dict:
         bag = self.bag(bag_id)
@@ -306,7 +298,7 @@ class Explorer:
             if cached is not None:
                 self._views.move_to_end(key)
                 return cached
-        frames, actions, next_frame = self._history(bag, step, model.history)
+        frames, actions, next_frame = bag.inputs(step, model.history)
         view = {'version': self.model_version, 'frames': frames, 'next': next_frame,
                 'step': model.step_view(frames, actions[:-1], next_frame), 'png': {}}
         with self._views_lock:
@@ -375,7 +367,7 @@ class Explorer:
         result = {'errors': view['step'].errors, 'taken': step.action,
                   'actions': [_label(c) for c in model.action_space], 'window': None}
         if window:
-            histories = [self._history(bag, s, model.history) for s in window]
+            histories = [bag.inputs(s, model.history) for s in window]
             frames = np.stack([h[0] for h in histories])
             actions = np.asarray([h[1] for h in histories])
             result['window'] = [window[0].index, window[-1].index]
@@ -407,7 +399,7 @@ class Explorer:
             raise ExplorerError(f'step {step.index} has no image before its command')
         view = self._view(bag, step)
         if 'attention' not in view:
-            frames, actions, _ = self._history(bag, step, model.history)
+            frames, actions, _ = bag.inputs(step, model.history)
             view['attention'] = model.attention(frames, actions)
         return view['attention']
 

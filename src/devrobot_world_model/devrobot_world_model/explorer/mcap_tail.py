@@ -56,7 +56,8 @@ class ChannelInfo:
     topic: str
     msgtype: str
     schema_data: bytes
-    encoding: str
+    encoding: str  # of the messages: cdr for ROS 2
+    schema_encoding: str = ''  # ros2msg or ros2idl
 
 
 class McapTail:
@@ -154,7 +155,8 @@ class McapTail:
         schema = self._schemas.get(channel.schema_id)
         self.channels[channel.id] = ChannelInfo(
             channel.id, channel.topic, schema.name if schema else '',
-            schema.data if schema else b'', channel.message_encoding)
+            schema.data if schema else b'', channel.message_encoding,
+            schema.encoding if schema else '')
 
     def _chunk(self, content: bytes, offset: int) -> list:
         data = self._decompress(content)
@@ -213,6 +215,15 @@ class McapTail:
         self._cache.move_to_end(offset)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
+
+
+def check_start(path) -> None:
+    """Raise McapTailError when `path` has begun with anything but the MCAP magic bytes."""
+    path = Path(path)
+    with open(path, 'rb') as stream:
+        start = stream.read(len(MAGIC))
+    if start != MAGIC[:len(start)]:
+        raise McapTailError(f'{path} is not an MCAP file (wrong magic bytes)')
 
 
 def check_complete(path) -> None:
