@@ -98,6 +98,34 @@ def data_section_end(data: bytes) -> int:
         offset += RECORD_HEADER.size + length
 
 
+def rechunked(path, chunk_bytes: int) -> bytes:
+    """The messages of an MCAP file written again in chunks of about `chunk_bytes`.
+
+    A recorder that flushes small chunks often produces this; rosbags' writer closes a chunk
+    every MiB, which for 16-px frames is about 900 steps.
+    """
+    import io
+
+    from mcap.writer import Writer
+
+    from devrobot_world_model.explorer.mcap_tail import McapTail
+    tail, buffer = McapTail(path), io.BytesIO()
+    writer = Writer(buffer, chunk_size=chunk_bytes)
+    writer.start(profile='ros2')
+    schemas, channels = {}, {}
+    for ref in tail.poll():
+        info = tail.channels[ref.channel]
+        if info.id not in channels:
+            schemas[info.id] = writer.register_schema(info.msgtype, info.schema_encoding,
+                                                      info.schema_data)
+            channels[info.id] = writer.register_channel(info.topic, info.encoding,
+                                                        schemas[info.id])
+        writer.add_message(channels[info.id], log_time=ref.log_time, data=tail.read(ref),
+                           publish_time=ref.log_time)
+    writer.finish()
+    return buffer.getvalue()
+
+
 class GrowingBag:
     """A copy of a finished bag written out piece by piece, as a recorder would.
 
@@ -106,8 +134,9 @@ class GrowingBag:
     records anywhere.
     """
 
-    def __init__(self, source_bag, target_bag):
-        self.data = mcap_file(source_bag).read_bytes()
+    def __init__(self, source_bag, target_bag, chunk_bytes=None):
+        self.data = mcap_file(source_bag).read_bytes() if chunk_bytes is None else \
+            rechunked(mcap_file(source_bag), chunk_bytes)
         self.metadata = (Path(source_bag) / 'metadata.yaml').read_text()
         self.folder = Path(target_bag)
         self.folder.mkdir(parents=True)

@@ -123,6 +123,8 @@ class BagIndex:
         self._decoded: collections.OrderedDict = collections.OrderedDict()
         self._lock = threading.RLock()
         self.version = 0  # grows whenever steps or frames change
+        self._changes: collections.deque = collections.deque(maxlen=4096)  # (version, first)
+        self._relabel_all = False
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -210,13 +212,14 @@ class BagIndex:
         self.config = dict(info.get('config') or {})
         if space:
             self.action_space, self.action_space_source = space, 'session info'
-            self._relabel(0)
+            self._relabel_all = True
 
     # -- steps ------------------------------------------------------------------------------
 
     def _merge(self, frames: list, outcomes: list) -> None:
         """Insert new frames and outcomes; re-pair the steps they can change."""
-        first = len(self._outcomes)
+        first = 0 if self._relabel_all else len(self._outcomes)
+        self._relabel_all = False
         for entry in frames:
             position = bisect.bisect_right(self._stamps, entry[0])
             if position < len(self._stamps):
@@ -237,12 +240,35 @@ class BagIndex:
                 self._motion_starts.insert(position, outcome.start_ns)
                 self._motions.insert(position, outcome)
         if outcomes and self.action_space_source in ('none', 'inferred'):
-            self._infer_action_space()
+            if self._infer_action_space():
+                first = 0
         self._relabel(first)
-        if frames or outcomes:
-            self.version += 1
+        if frames or outcomes or first == 0:
+            self._changed(first)
 
-    def _infer_action_space(self) -> None:
+    def _changed(self, first: int) -> None:
+        self.version += 1
+        self._changes.append((self.version, first))
+
+    def changed_since(self, version: int) -> int:
+        """The first step that may differ from what was there at `version` (0: all)."""
+        with self._lock:
+            if version == self.version:
+                return len(self.steps)
+            if not self._changes or version < self._changes[0][0] - 1 or version > self.version:
+                return 0
+            return min([first for v, first in self._changes if v > version] + [len(self.steps)])
+
+    def snapshot(self, since_version: int | None = None, start: int = 0,
+                 stop: int | None = None) -> tuple:
+        """(start, version, total, steps[start:stop]) read at one moment; with
+        `since_version`, start is the first step changed since that version."""
+        with self._lock:
+            if since_version is not None:
+                start = self.changed_since(since_version)
+            return start, self.version, len(self.steps), self.steps[start:stop]
+
+    def _infer_action_space(self) -> bool:
         space = []
         for outcome in self._outcomes:
             if action_index(outcome.command, space) is None:
@@ -250,14 +276,15 @@ class BagIndex:
         space.sort(key=lambda c: (c.left, c.right, c.duration_s))
         if tuple(space) != self.action_space:
             self.action_space, self.action_space_source = tuple(space), 'inferred'
-            self._relabel(0)
+            return True
+        return False
 
     def use_action_space(self, space, source: str) -> None:
         """Take another action space (a checkpoint's) for a bag that does not state one."""
         with self._lock:
             self.action_space, self.action_space_source = tuple(space), source
             self._relabel(0)
-            self.version += 1
+            self._changed(0)
 
     def _relabel(self, first: int) -> None:
         del self.steps[first:]

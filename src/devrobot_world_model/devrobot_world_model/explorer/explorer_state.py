@@ -25,7 +25,7 @@ from devrobot_world_model.explorer.bag_index import BagError, BagIndex
 from devrobot_world_model.explorer.sources import Sources
 
 FOLLOW_PERIOD_S = 0.1  # how often a recording bag is polled for new records
-SCAN_PERIOD_S = 1.0  # how often a run folder is scanned for new bags
+SCAN_PERIOD_S = 0.25  # how often a run folder is scanned for new bags (a listing: cheap)
 RELOAD_PERIOD_S = 2.0  # how often the checkpoint's file is checked for a newer save
 ERROR_BATCH = 8  # steps per batch of the error pass
 QUIET_S = 0.5  # the error pass waits until the page has been quiet this long

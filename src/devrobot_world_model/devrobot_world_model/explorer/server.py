@@ -7,6 +7,7 @@ status. The page (`static/`) needs nothing from the network.
     GET  /                                       the page
     GET  /api/session                            bags, model, training job
     GET  /api/bags/{bag}/steps?start=&stop=      the timeline: action, status, transition
+                               ?since_version=V  only what changed since version V
     GET  /api/bags/{bag}/errors                  per-step prediction error (null: not yet)
     GET  /api/bags/{bag}/steps/{i}               command, MotorState, frames, model's errors
     GET  /api/bags/{bag}/steps/{i}/images/{name}.png
@@ -73,11 +74,11 @@ def build_app(explorer) -> Starlette:
 
     def steps(request: Request):
         bag = explorer.bag(request.path_params['bag'])
-        start = max(0, _integer(request, 'start', 0))
-        stop = _integer(request, 'stop', None)
-        chosen = bag.steps[start:stop]
+        start, version, total, chosen = bag.snapshot(
+            _integer(request, 'since_version', None), max(0, _integer(request, 'start', 0)),
+            _integer(request, 'stop', None))
         return JSONResponse({
-            'start': start, 'total': len(bag.steps), 'version': bag.version,
+            'start': start, 'total': total, 'version': version,
             'action': [s.action for s in chosen],
             'status': [s.outcome.status.name for s in chosen],
             'transition': [s.transition for s in chosen],

@@ -9,7 +9,7 @@ const state = {
   session: null, bag: 0, index: 0, total: 0, version: -1,
   steps: {action: [], status: [], transition: []},
   errors: {errors: [], computed: 0, transitions: 0, model_version: -1},
-  modelVersion: -1, playing: false, request: 0, detail: null,
+  modelVersion: -1, playing: false, request: 0, detail: null, refreshing: false,
 };
 
 async function api(path, options) {
@@ -44,13 +44,20 @@ function seconds(ns) {
 // -- the session: bags, model, training --------------------------------------------------
 
 async function refreshSession() {
+  if (state.refreshing) return;  // the previous poll is still on its way
+  state.refreshing = true;
+  try { await updateSession(); } finally { state.refreshing = false; }
+}
+
+async function updateSession() {
   let session;
   try { session = await api('/api/session'); } catch (error) { banner(error.message); return; }
   const first = state.session === null;
   state.session = session;
   const select = $('bag-select');
+  if (first && session.watching) $('follow').checked = true;
   if (select.options.length !== session.bags.length) {
-    const chosen = select.value;
+    const known = select.options.length;
     select.innerHTML = '';
     for (const bag of session.bags) {
       const option = document.createElement('option');
@@ -58,11 +65,9 @@ async function refreshSession() {
       option.textContent = `${bag.name} (${bag.robot_type})`;
       select.appendChild(option);
     }
-    if (first && session.watching && session.bags.length) {
-      state.bag = session.bags[session.bags.length - 1].id;
-      $('follow').checked = true;
-    } else if (chosen !== '') {
-      state.bag = Number(chosen);
+    // a watched run folder: show its newest bag, and move on to a new one while following
+    if (session.watching && session.bags.length && (first || !known || $('follow').checked)) {
+      chooseBag(session.bags[session.bags.length - 1].id);
     }
     select.value = String(state.bag);
   }
@@ -94,8 +99,7 @@ async function refreshSession() {
 }
 
 async function loadSteps(bag) {
-  const known = bag.version === state.version ? state.steps.action.length : 0;
-  const data = await api(`/api/bags/${state.bag}/steps?start=${known}`);
+  const data = await api(`/api/bags/${state.bag}/steps?since_version=${state.version}`);
   for (const key of ['action', 'status', 'transition']) {
     state.steps[key] = state.steps[key].slice(0, data.start).concat(data[key]);
   }
@@ -453,7 +457,10 @@ async function play() {
 }
 
 function onKey(event) {
-  if (event.target.tagName === 'INPUT' || event.target.tagName === 'SELECT') return;
+  const target = event.target;
+  const typing = target.tagName === 'SELECT' || target.tagName === 'TEXTAREA'
+    || (target.tagName === 'INPUT' && !['checkbox', 'radio', 'button'].includes(target.type));
+  if (typing) return;  // the scrubber and the number fields take their own keys
   const jump = event.shiftKey ? 10 : 1;
   const keys = {
     ArrowRight: () => showStep(state.index + jump), ArrowLeft: () => showStep(state.index - jump),
@@ -462,6 +469,14 @@ function onKey(event) {
   };
   const action = keys[event.key];
   if (action) { event.preventDefault(); action(); }
+}
+
+function chooseBag(id) {
+  if (id === state.bag && state.version !== -1) return;
+  state.bag = id;
+  state.version = -1; state.total = 0; state.detail = null; state.index = 0;
+  state.steps = {action: [], status: [], transition: []};
+  state.errors = {errors: [], computed: 0, transitions: 0, model_version: -1};
 }
 
 function wire() {
@@ -475,10 +490,7 @@ function wire() {
   $('timeline').onclick = (event) => showStep(stepAt($('timeline'), event));
   $('error-plot').onclick = (event) => showStep(stepAt($('error-plot'), event));
   $('bag-select').onchange = () => {
-    state.bag = Number($('bag-select').value);
-    state.version = -1; state.total = 0; state.detail = null; state.index = 0;
-    state.steps = {action: [], status: [], transition: []};
-    state.errors = {errors: [], computed: 0, transitions: 0, model_version: -1};
+    chooseBag(Number($('bag-select').value));
     refreshSession();
   };
   $('sweep-section').ontoggle = () => { if ($('sweep-section').open) loadSweep(); };
@@ -496,7 +508,7 @@ function wire() {
 async function main() {
   wire();
   await refreshSession();
-  setInterval(refreshSession, 400);
+  setInterval(refreshSession, 300);
   setInterval(refreshErrors, 1000);
 }
 
