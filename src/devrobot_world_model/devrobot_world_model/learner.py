@@ -27,7 +27,8 @@ from devrobot_sim.motor import action_index, MotorStatus, Transition
 from devrobot_world_model import checkpoint_io, lr_schedule
 from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.cpu_memory import keep_freed_memory
-from devrobot_world_model.metrics import ActionTimer, MetricsLogger, StreakCounter
+from devrobot_world_model.metrics import (
+    ActionTimer, log_prediction_grid, MetricsLogger, StreakCounter)
 from devrobot_world_model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_spec)
 from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
@@ -90,6 +91,9 @@ class LearnerConfig:
     wandb_mode: str = setting(
         'online', "wandb's mode with a project: 'online', or 'offline' (no account or network; "
         '`wandb sync` later).')
+    wandb_images_every: int = setting(
+        10, 'With a wandb project: steps between uploads of the prediction grid (current frame, '
+        "reconstruction, every action's prediction), as the original; 0: never.")
 
     def __post_init__(self):
         for name in ('batch_size', 'replay_capacity'):
@@ -262,11 +266,19 @@ class Learner:
         metrics['train/updates'] = self.updates
         if self.logger is not None:
             self.logger.log(metrics, self.steps)
+            self._upload_prediction_grid(transition.next_frame.pixels)
         if self.config.checkpoint_every and \
                 self.updates - self._saved_at_updates >= self.config.checkpoint_every:
             self.save()
             self._saved_at_updates = self.updates
         return metrics
+
+    def _upload_prediction_grid(self, pixels) -> None:
+        """Every `wandb_images_every` steps, what the model makes of the frame it sees now."""
+        every = self.config.wandb_images_every
+        if every > 0 and self.steps % every == 0 and getattr(self.logger, 'logs_images', False):
+            labels = [f'{c.left:g}/{c.right:g}/{c.duration_s:g}s' for c in self.action_space]
+            log_prediction_grid(self.logger, self.steps, pixels, self.inspect(pixels), labels)
 
     def _train(self, transition: Transition, index: int) -> dict:
         config = self.config

@@ -102,7 +102,6 @@ class BagIndex:
             except (McapTailError, OSError) as error:
                 raise BagError(str(error)) from None
         self._tails = [McapTail(file) for file in self.files]
-        self._store = get_devrobot_typestore()
         self._roles: dict = {}  # (file, channel id) -> role
         self.robot_type = ''
         self.action_space: tuple = ()
@@ -157,6 +156,11 @@ class BagIndex:
     def _folder_has_metadata(self) -> bool:
         folder = self.path if self.path.is_dir() else self.path.parent
         return (folder / 'metadata.yaml').is_file()
+
+    @property
+    def _store(self):
+        """The message typestore, built on first use (in the thread that reads the bag)."""
+        return get_devrobot_typestore()  # cached: one for everyone
 
     def _add(self, number: int, messages: list) -> None:
         tail = self._tails[number]

@@ -31,6 +31,9 @@ ERROR_BATCH = 8  # steps per batch of the error pass
 QUIET_S = 0.5  # the error pass waits until the page has been quiet this long
 VIEW_CACHE = 32  # steps whose model views (and PNGs) are kept
 COUNTERFACTUAL_WINDOW = 32  # transitions around the selected step for the counterfactual test
+# Importing torch and loading the model hold Python's interpreter lock for seconds: the loader
+# waits until the page has fetched its first frame (or this long), so that comes first.
+FIRST_PAGE_GRACE_S = 1.5
 
 
 class ExplorerError(Exception):
@@ -59,6 +62,7 @@ class Explorer:
         self._views: collections.OrderedDict = collections.OrderedDict()
         self._views_lock = threading.Lock()
         self.job = None
+        self._first_step_served = threading.Event()
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=target, name=name, daemon=True)
                          for name, target in (('explorer-follow', self._follow),
@@ -126,6 +130,7 @@ class Explorer:
     # -- background: the model ----------------------------------------------------------
 
     def _load_models(self) -> None:
+        self._first_step_served.wait(FIRST_PAGE_GRACE_S)
         while not self._stop.is_set():
             if self.checkpoint is not None and (self.job is None or not self.job.active):
                 stamp = _file_stamp(self.checkpoint)
@@ -318,7 +323,9 @@ class Explorer:
             number = step.frame if name == 'frame' else step.next_frame
             if number is None:
                 raise ExplorerError(f'step {index} has no {name} image')
-            return rendering.png_bytes(bag.pixels(number))
+            picture = rendering.png_bytes(bag.pixels(number))
+            self._first_step_served.set()  # the page is up: the model may load now
+            return picture
         if name.startswith(('attention-', 'focus-')):
             return self._attention_image(bag, step, name)
         view = self._view(bag, step)
