@@ -44,8 +44,11 @@ def held_out_table(checkpoint_dir: Path, sim_config, states: int, seed: int) -> 
 
 
 def held_out_metrics(predict_fn, sim_config, states: int = CHECK_STATES, seed: int = 1) -> dict:
-    """`eval/...` figures of a predictor on held-out states: per-action R² and dot error,
-    their minimum, and action discrimination (the curves the report opens with)."""
+    """`eval/...` figures of a predictor on held-out states.
+
+    Per-action R² and dot error, their minimum, and action discrimination: the curves the
+    report opens with.
+    """
     result = evaluation.finite_or_none(evaluation.evaluate(
         predict_fn, sim_config, states=states, seed=seed, horizons=(1,)))
     metrics = {'eval/r2_min': result['r2_min'],
@@ -57,8 +60,10 @@ def held_out_metrics(predict_fn, sim_config, states: int = CHECK_STATES, seed: i
 
 
 class HeldOutCheck:
-    """Every `every` steps, the learner's current model on held-out simulator states; the
-    `eval/...` figures go into the learner's metrics (metrics.jsonl, wandb)."""
+    """Every `every` steps, the learner's current model on held-out simulator states.
+
+    The `eval/...` figures go into the learner's metrics (metrics.jsonl, wandb).
+    """
 
     def __init__(self, learner, sim_config, every: int, seed: int,
                  states: int = CHECK_STATES):

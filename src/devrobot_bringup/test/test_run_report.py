@@ -1,4 +1,4 @@
-"""The report of a learning run: held-out quality over steps first, then losses, actions, frames."""
+"""A learning run's report: held-out quality over steps first, losses, actions, frames."""
 
 import json
 

@@ -1,6 +1,7 @@
-"""`devrobot export PATH --out FILE.mcap [--predictions --checkpoint DIR]`: one MCAP to open in
-Foxglove: the session's topics, and with --predictions the model's reconstruction, its predicted
-next frame for every action (sensor_msgs/Image topics) and its error per step.
+"""`devrobot export PATH --out FILE.mcap [--predictions --checkpoint DIR]`: for Foxglove.
+
+One MCAP holds the session's topics and, with --predictions, the model's reconstruction, its
+predicted next frame for every action (sensor_msgs/Image topics) and its error per step.
 
 PATH is a bag, several bags, a folder of bags or a run folder (whose checkpoints/ is used when
 --checkpoint is not given). The bags are only read; FILE is never overwritten.

@@ -177,8 +177,11 @@ GRID_GAP_PX = 2
 
 
 def prediction_grid(current, reconstruction, predictions) -> np.ndarray:
-    """The original's visualisation as one uint8 image: current | reconstruction | the
-    predicted next frame of every action, left to right, on white with a small gap."""
+    """The original's visualisation as one uint8 image.
+
+    Left to right: current | reconstruction | the predicted next frame of every action, on
+    white with a small gap between tiles.
+    """
     tiles = [np.asarray(current), np.asarray(reconstruction)] + [np.asarray(p)
                                                                  for p in predictions]
     height, width = tiles[0].shape[:2]

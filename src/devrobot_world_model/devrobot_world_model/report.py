@@ -203,7 +203,8 @@ def _charts(series: dict, names, shown: set) -> str:
 
 
 def _held_out_section(series: dict, tables: Mapping, shown: set) -> list:
-    names = sorted(n for n in series if n.startswith('eval/'))
+    names = sorted((n for n in series if n.startswith('eval/')),
+                   key=lambda n: ('r2' not in n, 'dot_error' not in n, n))  # R² first
     parts = ['<h2>Held-out quality over steps</h2>']
     if names:
         parts.append(_charts(series, names, shown))

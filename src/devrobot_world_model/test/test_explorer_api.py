@@ -177,8 +177,8 @@ def test_training_on_a_range_saves_a_checkpoint_the_learner_resumes(run, client_
     assert saved['counters']['updates'] == source['counters']['updates'] + 6
     assert saved['counters']['steps'] == source['counters']['steps']
     assert saved['learner_config'] == source['learner_config']
-    changed = [k for k in saved['model'] if not np.array_equal(saved['model'][k],
-                                                              source['model'][k])]
+    changed = [k for k in saved['model']
+               if not np.array_equal(saved['model'][k], source['model'][k])]
     assert changed  # it learned
 
     space = devrobot_world_model.load(tmp_path / 'out' / 'checkpoints').action_space
@@ -265,8 +265,8 @@ def test_bags_of_different_robots_are_told_apart(run, client_for, tmp_path):
 
 def test_an_lstm_predictor_has_no_attention_but_everything_else(client_for, tmp_path):
     record_session(tmp_path / 'bag', steps=12)
-    train_checkpoint(tmp_path / 'bag', tmp_path / 'run', ['--predictor', 'lstm',
-                                                           '--lstm-hidden', '8'])
+    train_checkpoint(tmp_path / 'bag', tmp_path / 'run',
+                     ['--predictor', 'lstm', '--lstm-hidden', '8'])
     client, _ = client_for(tmp_path / 'bag', checkpoint=tmp_path / 'run' / 'checkpoints')
     ready(client)
     assert client.get('/api/bags/0/steps/4/attention').json() == {

@@ -31,7 +31,7 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic'
 
 @pytest.fixture
 def page(tmp_path):
-    """A fresh chromium page (own profile); fails the test on any script error."""
+    """Give a fresh chromium page with its own profile; any script error fails the test."""
     errors = []
     with playwright.sync_playwright() as driver:
         context = driver.chromium.launch_persistent_context(

@@ -17,7 +17,7 @@ import devrobot_world_model  # noqa: E402
 
 
 def decoded(path):
-    """topic -> [(log_time, message)] of every message, decoded from its ros2msg schema."""
+    """Every message by topic, [(log_time, message)], decoded from its ros2msg schema."""
     topics = {}
     with open(path, 'rb') as stream:
         reader = make_reader(stream, decoder_factories=[mcap_ros2.DecoderFactory()])

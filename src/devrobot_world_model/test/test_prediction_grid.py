@@ -105,4 +105,3 @@ def test_no_wandb_no_grid(tmp_path, monkeypatch):
     outcome = robot.send(robot.action_space[1])
     learner.observe(Transition(frame, outcome, robot.read()))
     learner.close()
-

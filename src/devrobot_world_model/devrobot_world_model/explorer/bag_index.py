@@ -265,8 +265,10 @@ class BagIndex:
 
     def snapshot(self, since_version: int | None = None, start: int = 0,
                  stop: int | None = None) -> tuple:
-        """(start, version, total, steps[start:stop]) read at one moment; with
-        `since_version`, start is the first step changed since that version."""
+        """(start, version, total, steps[start:stop]), read at one moment.
+
+        With `since_version`, start is the first step changed since that version.
+        """
         with self._lock:
             if since_version is not None:
                 start = self.changed_since(since_version)
@@ -345,8 +347,11 @@ class BagIndex:
         return pixels
 
     def history(self, step: Step, length: int) -> list:
-        """`length` steps ending with `step`: the transitions that led to its frame, oldest
-        first; where the chain breaks, its first step is repeated."""
+        """`length` steps ending with `step`, oldest first.
+
+        They are the transitions that led to its frame; where the chain breaks, its first step
+        is repeated.
+        """
         steps = [step]
         with self._lock:
             while len(steps) < length and steps[0].index > 0:
@@ -357,9 +362,11 @@ class BagIndex:
         return [steps[0]] * (length - len(steps)) + steps
 
     def inputs(self, step: Step, length: int) -> tuple:
-        """What a model is given for `step`: frames uint8 `[T, H, W, 3]` (its history, its
-        own frame last), the T actions taken after them (unknown ones as 0), and the frame
-        after the step (None when there is none)."""
+        """What a model is given for `step`: (frames, actions, next frame).
+
+        Frames uint8 `[T, H, W, 3]` (its history, its own frame last), the T actions taken
+        after them (unknown ones as 0), and the frame after the step (None when there is none).
+        """
         steps = self.history(step, length)
         frames = np.stack([self.pixels(s.frame) for s in steps])
         next_frame = self.pixels(step.next_frame) if step.next_frame is not None else None

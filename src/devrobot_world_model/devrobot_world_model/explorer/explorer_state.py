@@ -316,8 +316,11 @@ class Explorer:
         return view
 
     def image(self, bag_id: int, index: int, name: str) -> bytes:
-        """PNG of one picture of a step: frame, next, reconstruction, prediction-A,
-        difference-A (prediction A against the actual next frame), attention-L, focus-L."""
+        """PNG of one picture of a step.
+
+        Names: frame, next, reconstruction, prediction-A, difference-A (prediction A against
+        the actual next frame), attention-L (layer L's map), focus-L (where it looks).
+        """
         bag, step = self.step(bag_id, index)
         if name in ('frame', 'next'):
             number = step.frame if name == 'frame' else step.next_frame

@@ -1,5 +1,7 @@
-"""What a world model makes of a step: reconstruction, every action's prediction, errors,
-the action sweep, counterfactual tests and the predictor's attention.
+"""What a world model makes of a step, for the explorer.
+
+That is: the reconstruction, every action's prediction and its error, the action sweep,
+counterfactual tests and the predictor's attention.
 
 Built on the public prediction API (`devrobot_world_model.load` -> PredictionModel: `encode`,
 `decode`, its WorldModel's `predict` named step) and `attention_metrics`, so it does not depend
@@ -125,11 +127,12 @@ class ModelView:
 
     @torch.no_grad()
     def sweep_and_counterfactuals(self, frames: np.ndarray, actions: np.ndarray) -> dict:
-        """Over a batch of histories `[B, T, H, W, 3]` with their actions `[B, T]`:
+        """Action sweep and counterfactual figures over a batch of histories.
 
-        how far apart the predictions of the candidate actions are (`sens/...`) and how much
-        the prediction moves when the actions are shuffled or all set to action 0 (`cf/...`).
-        Latent-space figures, as `attention_metrics` computes them.
+        Given frames `[B, T, H, W, 3]` and their actions `[B, T]`: how far apart the
+        predictions of the candidate actions are (`sens/...`) and how much the prediction
+        moves when the actions are shuffled or all set to action 0 (`cf/...`). Latent-space
+        figures, as `attention_metrics` computes them.
         """
         self.interactive_since = time.perf_counter()
         with self.lock:

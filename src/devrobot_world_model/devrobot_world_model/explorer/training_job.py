@@ -167,9 +167,10 @@ class TrainingJob:
                 if self._stop is not None:
                     break
                 batch = self._batch(rng, model.history)
-                metrics = train_step(model, optimizer, batch, float(settings.get('grad_clip', 1.0)),
-                                     bf16, False, int(settings.get('augment_shift_px', 0)),
-                                     bool(settings.get('augment_wrap', True)), self.device)
+                metrics = train_step(
+                    model, optimizer, batch, float(settings.get('grad_clip', 1.0)), bf16, False,
+                    int(settings.get('augment_shift_px', 0)),
+                    bool(settings.get('augment_wrap', True)), self.device)
                 self.done += 1
                 self._record(metrics)
                 if self._threshold_met():
