@@ -8,7 +8,8 @@
 2. stepping: once the model is loaded, 200 consecutive steps are shown as the page shows them
    (the step's JSON, then its frame, next frame, reconstruction, and every action's prediction
    and difference image, fetched in parallel as a browser does); p50 / p90 / max per step
-   (target p90: 150 ms). The background error pass runs meanwhile, as it does for a person.
+   (target p90: 150 ms). The background error pass steps aside meanwhile, as it does while
+   a person steps through (it goes on half a second after the page's last request).
 
 The bag is recorded by `devrobot run --robot sim --policy random` (224 px frames) unless
 --bag is given; the model is the default CNN + transformer, from --checkpoint or saved by
@@ -149,7 +150,8 @@ def main() -> int:
     print(f"stepping with every action's prediction, {figures['stepped']} steps: "
           f"p50 {figures['step_p50_ms']:.0f} ms, p90 {figures['step_p90_ms']:.0f} ms, "
           f"max {figures['step_max_ms']:.0f} ms (target p90: 150 ms)")
-    print(f"error pass meanwhile: {figures['errors_computed_meanwhile']} steps")
+    print(f"errors computed by the background pass meanwhile: "
+          f"{figures['errors_computed_meanwhile']} steps")
     return 0
 
 
