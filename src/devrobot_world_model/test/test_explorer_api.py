@@ -1,6 +1,7 @@
 """The explorer's JSON API, endpoint by endpoint, on a recorded bag and a tiny checkpoint."""
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -229,9 +230,12 @@ def test_pause_resume_cancel_and_a_threshold(run, client_for, tmp_path):
     wait_until(lambda: client.get('/api/training').json()['updates_done'] >= 2)
     assert client.post('/api/training', json=request).status_code == 409  # one at a time
     assert client.post('/api/training/pause').json()['state'] == 'paused'
-    import time
-    time.sleep(0.3)
-    paused_at = client.get('/api/training').json()['updates_done']
+
+    def settled():  # the update under way when pausing may still finish
+        first = client.get('/api/training').json()['updates_done']
+        time.sleep(0.5)
+        return first if client.get('/api/training').json()['updates_done'] == first else None
+    paused_at = wait_until(lambda: (lambda n: None if n is None else (n,))(settled()))[0]
     time.sleep(0.5)
     assert client.get('/api/training').json()['updates_done'] == paused_at
     assert client.post('/api/training/resume').json()['state'] == 'running'

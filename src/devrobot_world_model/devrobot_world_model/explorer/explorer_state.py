@@ -437,6 +437,8 @@ class Explorer:
         bag = self.bag(request.bag)
         payload = None
         if self.checkpoint is not None and checkpoint_io.has_checkpoint(self.checkpoint):
+            if self.model_state == 'loading':
+                raise ExplorerError('the model is still loading; start again in a moment')
             if self.model_for(bag) is None:
                 raise ExplorerError('the checkpoint does not fit this bag; start without one '
                                     '(explore the bag alone) to train a fresh model')

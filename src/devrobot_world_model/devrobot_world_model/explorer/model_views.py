@@ -142,7 +142,7 @@ class ModelView:
             if len(self.action_space) > 1:
                 result.update(action_sweep_diversity(predict, latents, actions,
                                                      len(self.action_space)))
-            generator = torch.Generator().manual_seed(COUNTERFACTUAL_SEED)
+            generator = torch.Generator(device=latents.device).manual_seed(COUNTERFACTUAL_SEED)
             result.update(counterfactual_changes(predict, latents, actions, generator))
         result['varied_actions'] = bool(len(torch.unique(actions)) > 1)
         return result
