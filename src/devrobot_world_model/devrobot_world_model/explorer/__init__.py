@@ -9,8 +9,11 @@
 - `model_views`: what a checkpoint makes of a step (reconstruction, every action's prediction,
   errors, the action sweep, counterfactuals, attention), through the public prediction API;
 - `rendering`: PNG images, differences and heat maps, numpy and Pillow only;
+- `error_pass`: the error of every step, computed in the background for the error plot;
+- `introspection`: the action sweep, counterfactual tests and attention of one step;
 - `training_job`: training on a range of steps in the background, saved as a checkpoint the
   learner resumes from;
 - `explorer_state` and `server`: the running explorer and its Starlette app (JSON API and the
-  page in `static/`).
+  page in `static/`);
+- `mcap_export`: a session and the model's pictures as one MCAP (`devrobot export`).
 """

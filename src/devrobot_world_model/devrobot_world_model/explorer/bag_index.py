@@ -29,19 +29,16 @@ from devrobot_sim import conversions
 from devrobot_sim.motor import (
     action_index, action_space_from_dicts, action_space_to_dicts, MotorOutcome, MotorStatus)
 from devrobot_sim.msg_types import (
-    get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
+    get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
+from devrobot_world_model.explorer.bag_channels import (  # noqa: F401 (BagError: re-exported)
+    BagError, channel_role, find_mcap_files, image_header)
 from devrobot_world_model.explorer.mcap_tail import (
     check_complete, check_start, McapTail, McapTailError)
 
-IMAGE_TOPIC, INFO_TOPIC = 'camera/image_raw', 'session/info'
 NO_MOTION = (MotorStatus.REJECTED_STALE, MotorStatus.REJECTED_INVALID)
 HEADER_BYTES = 256  # enough of an Image message for its stamp and size
 DECODED_FRAMES = 64  # decoded images kept (stepping back and forth reuses them)
 SLICE_BYTES = 64 << 20  # decompressed bytes read per refresh slice (~430 224-px frames)
-
-
-class BagError(Exception):
-    """A bag that cannot be explored: not a bag, not MCAP, truncated, damaged."""
 
 
 @dataclass(frozen=True)
@@ -55,33 +52,6 @@ class Step:
     next_frame: int | None
     transition: bool
     note: str
-
-
-def find_mcap_files(path: Path) -> list:
-    """The .mcap files of a bag folder (split bags in name order), or the file itself."""
-    if path.is_file():
-        if path.suffix != '.mcap':
-            raise BagError(f'{path} is not a bag: expected a bag folder or an .mcap file')
-        return [path]
-    files = sorted(path.glob('*.mcap'))
-    if not files:
-        kinds = sorted({p.suffix for p in path.iterdir() if p.is_file()}) if path.is_dir() \
-            else []
-        hint = ' (a sqlite3 bag: convert it with `ros2 bag convert` to mcap)' \
-            if '.db3' in kinds else ''
-        raise BagError(f'{path} is not an MCAP session bag: it holds no .mcap file{hint}')
-    return files
-
-
-def image_header(raw: bytes) -> tuple:
-    """(stamp_ns, height, width) from the start of a CDR sensor_msgs/Image, little endian."""
-    if len(raw) < 16 or raw[1] not in (1, 3):
-        raise ValueError('not a little-endian CDR message')
-    sec, nanosec, id_length = struct.unpack_from('<iII', raw, 4)
-    position = 16 + id_length
-    position += (4 - (position - 4) % 4) % 4  # CDR aligns relative to the payload start
-    height, width = struct.unpack_from('<II', raw, position)
-    return sec * conversions.NS_PER_S + nanosec, height, width
 
 
 class BagIndex:
@@ -202,8 +172,8 @@ class BagIndex:
         key = (number, channel_id)
         if key not in self._roles:
             channel = self._tails[number].channels.get(channel_id)
-            self._roles[key] = _channel_role(channel, self._tails[number].channels.values(),
-                                             self.path)
+            self._roles[key] = channel_role(channel, self._tails[number].channels.values(),
+                                            self.path)
         return self._roles[key]
 
     def _read_info(self, text: str) -> None:
@@ -400,41 +370,3 @@ class BagIndex:
 def action_label(command) -> str:
     """`L0 R0.12 0.2s`: a command's speeds and duration, short."""
     return f'L{command.left:g} R{command.right:g} {command.duration_s:g}s'
-
-
-def _channel_role(channel, channels, path: Path) -> str:
-    """'image', 'command', 'state', 'info' or '' (ignored) for one channel of the bag."""
-    if channel is None or channel.encoding != 'cdr':
-        return ''
-    if channel.msgtype == IMAGE_TYPE:
-        images = [c for c in channels if c.msgtype == IMAGE_TYPE]
-        named = [c for c in images if c.topic.strip('/').endswith(IMAGE_TOPIC)]
-        if named:
-            return 'image' if channel in named[:1] else ''
-        return 'image' if channel is images[0] else ''
-    if channel.msgtype == MOTOR_STATE_TYPE:
-        _check_fields(channel, path)
-        return 'state'
-    if channel.msgtype == MOTOR_COMMAND_TYPE:
-        return 'command'
-    if channel.msgtype == STRING_TYPE and channel.topic.strip('/').endswith(INFO_TOPIC):
-        return 'info'
-    return ''
-
-
-def _check_fields(channel, path: Path) -> None:
-    """Refuse MotorStates recorded with other fields than the current .msg file has."""
-    from rosbags.typesys import get_types_from_msg
-
-    text = channel.schema_data.decode('utf-8', 'replace')
-    if not text.strip() or text.startswith('=' * 80 + '\nIDL: '):
-        return
-    try:
-        theirs = get_types_from_msg(text, channel.msgtype)[channel.msgtype][1]
-    except Exception:  # an unparsable definition: decoding will tell
-        return
-    ours = get_devrobot_typestore().fielddefs[channel.msgtype][1]
-    if [n.lower() for n, _ in theirs] != [n.lower() for n, _ in ours]:
-        raise McapTailError(f'{path}: {channel.msgtype} was recorded with the fields '
-                            f'{[n for n, _ in theirs]}, but devrobot_interfaces now has '
-                            f'{[n for n, _ in ours]}')

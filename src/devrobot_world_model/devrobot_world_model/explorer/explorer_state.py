@@ -20,24 +20,19 @@ from pathlib import Path
 
 import numpy as np
 
-from devrobot_world_model.explorer import rendering
-from devrobot_world_model.explorer.bag_index import BagError, BagIndex
+from devrobot_world_model.explorer import introspection, rendering
+from devrobot_world_model.explorer.bag_index import action_label, BagError, BagIndex
+from devrobot_world_model.explorer.error_pass import ErrorPass
+from devrobot_world_model.explorer.errors import ExplorerError
 from devrobot_world_model.explorer.sources import Sources
 
 FOLLOW_PERIOD_S = 0.1  # how often a recording bag is polled for new records
 SCAN_PERIOD_S = 0.25  # how often a run folder is scanned for new bags (a listing: cheap)
 RELOAD_PERIOD_S = 2.0  # how often the checkpoint's file is checked for a newer save
-ERROR_BATCH = 8  # steps per batch of the error pass
-QUIET_S = 0.5  # the error pass waits until the page has been quiet this long
 VIEW_CACHE = 32  # steps whose model views (and PNGs) are kept
-COUNTERFACTUAL_WINDOW = 32  # transitions around the selected step for the counterfactual test
 # Importing torch and loading the model hold Python's interpreter lock for seconds: the loader
 # waits until the page has fetched its first frame (or this long), so that comes first.
 FIRST_PAGE_GRACE_S = 1.5
-
-
-class ExplorerError(Exception):
-    """A request the explorer cannot answer (unknown bag or step, no model); says why."""
 
 
 class Explorer:
@@ -58,7 +53,7 @@ class Explorer:
         self.model_version = 0
         self._model_stamp = None  # (mtime, size) of the loaded checkpoint file
         self._payload_lock = threading.Lock()
-        self.errors: dict = {}  # bag id -> float array of taken-action errors (NaN: not yet)
+        self.error_pass = ErrorPass(self)
         self._views: collections.OrderedDict = collections.OrderedDict()
         self._views_lock = threading.Lock()
         self.job = None
@@ -67,7 +62,7 @@ class Explorer:
         self._threads = [threading.Thread(target=target, name=name, daemon=True)
                          for name, target in (('explorer-follow', self._follow),
                                               ('explorer-model', self._load_models),
-                                              ('explorer-errors', self._error_pass))]
+                                              ('explorer-errors', self._errors))]
 
     def _add_bag(self, path: Path) -> BagIndex:
         try:
@@ -110,7 +105,6 @@ class Explorer:
                     print(f'devrobot explore: {error}', flush=True)
                     continue
                 busy |= added and not bag.recording  # a finished bag: read on at once
-                self._grow_errors(bag)
             if time.monotonic() - last_scan > SCAN_PERIOD_S:
                 last_scan = time.monotonic()
                 for path in self.sources.scan():
@@ -121,6 +115,9 @@ class Explorer:
                         print(f'devrobot explore: {error}', flush=True)
             if not busy:
                 self._stop.wait(FOLLOW_PERIOD_S)
+
+    def _errors(self) -> None:
+        self.error_pass.run(self._stop)
 
     def bag(self, bag_id: int) -> BagIndex:
         if not 0 <= bag_id < len(self.bags):
@@ -165,7 +162,7 @@ class Explorer:
             self.model, self._model_stamp = view, stamp
             self.model_version += 1
             self._views.clear()
-            self.errors = {}
+            self.error_pass.reset()
         self.model_state, self.model_error = 'ready', ''
 
     def _refuse(self, view) -> str:
@@ -207,56 +204,13 @@ class Explorer:
             summary.update({'updates': view.updates, 'image_size': view.image_size,
                             'history': view.history,
                             'attention': hasattr(view.world_model.predictor, 'tokens_per_frame'),
-                            'action_space': [_label(c) for c in view.action_space]})
+                            'action_space': [action_label(c) for c in view.action_space]})
             if bag is not None:
                 summary['mismatch'] = view.mismatch(bag.action_space, bag.frame_size)
         return summary
 
-    # -- background: errors -------------------------------------------------------------
-
-    def _grow_errors(self, bag: BagIndex) -> None:
-        errors = self.errors.get(bag.id)
-        if errors is not None and len(errors) < len(bag.steps):
-            grown = np.full(len(bag.steps), np.nan)
-            grown[:len(errors)] = errors
-            self.errors[bag.id] = grown
-
-    def _error_pass(self) -> None:
-        while not self._stop.is_set():
-            worked = False
-            for bag in list(self.bags):
-                view = self.model_for(bag)
-                if view is None:
-                    continue
-                if time.perf_counter() - view.interactive_since < QUIET_S:
-                    break  # someone is looking: their requests first
-                self.errors.setdefault(bag.id, np.full(len(bag.steps), np.nan))
-                self._grow_errors(bag)
-                errors = self.errors[bag.id]
-                todo = [s for s in bag.steps[:len(errors)] if s.transition
-                        and np.isnan(errors[s.index])][:ERROR_BATCH]
-                if not todo:
-                    continue
-                frames, actions, next_frames = zip(*(bag.inputs(s, view.history)
-                                                     for s in todo))
-                values = view.taken_errors(np.stack(frames), np.asarray(actions),
-                                           np.stack(next_frames))
-                if self.errors.get(bag.id) is errors:  # not reset by a new model meanwhile
-                    errors[[s.index for s in todo]] = values
-                worked = True
-                break
-            if not worked:
-                self._stop.wait(0.2)
-
     def error_series(self, bag_id: int) -> dict:
-        bag = self.bag(bag_id)
-        errors = self.errors.get(bag_id)
-        values = [None] * len(bag.steps) if errors is None else \
-            [None if np.isnan(v) else float(v) for v in errors[:len(bag.steps)]]
-        values += [None] * (len(bag.steps) - len(values))
-        return {'errors': values, 'computed': sum(v is not None for v in values),
-                'transitions': sum(s.transition for s in bag.steps),
-                'model_version': self.model_version}
+        return self.error_pass.series(self.bag(bag_id), self.model_version)
 
     # -- one step -----------------------------------------------------------------------
 
@@ -272,7 +226,7 @@ class Explorer:
         outcome, command = step.outcome, step.outcome.command
         detail = {
             'index': step.index, 'action': step.action,
-            'action_label': _label(command),
+            'action_label': action_label(command),
             'command': {'left': command.left, 'right': command.right,
                         'duration_s': command.duration_s, 'stamp_ns': command.stamp_ns},
             'state': {'status': outcome.status.name, 'reason': outcome.reason,
@@ -283,7 +237,7 @@ class Explorer:
             'next_frame_stamp_ns': (bag.frames[step.next_frame][0]
                                     if step.next_frame is not None else None),
             'transition': step.transition, 'note': step.note, 'model': None}
-        view = self._view(bag, step)
+        view = self.view(bag, step)
         if view is not None:
             detail['model'] = {
                 'version': view['version'],
@@ -293,7 +247,11 @@ class Explorer:
                                                 range(len(view['step'].predictions))]}
         return detail
 
-    def _view(self, bag: BagIndex, step) -> dict | None:
+    def view(self, bag: BagIndex, step) -> dict | None:
+        """The model's view of a step (cached): its inputs, StepView and PNGs.
+
+        None without a model that fits the bag, or without a frame before the command.
+        """
         model = self.model_for(bag)
         if model is None or step.frame is None:
             return None
@@ -310,9 +268,8 @@ class Explorer:
             self._views[key] = view
             while len(self._views) > VIEW_CACHE:
                 self._views.popitem(last=False)
-        if step.transition and bag.id in self.errors and view['step'].errors is not None \
-                and step.action is not None and step.index < len(self.errors[bag.id]):
-            self.errors[bag.id][step.index] = view['step'].errors[step.action]
+        if step.transition and view['step'].errors is not None:
+            self.error_pass.record(bag, step.index, view['step'].errors[step.action])
         return view
 
     def image(self, bag_id: int, index: int, name: str) -> bytes:
@@ -330,8 +287,8 @@ class Explorer:
             self._first_step_served.set()  # the page is up: the model may load now
             return picture
         if name.startswith(('attention-', 'focus-')):
-            return self._attention_image(bag, step, name)
-        view = self._view(bag, step)
+            return introspection.attention_picture(self, bag, step, name)
+        view = self.view(bag, step)
         if view is None:
             raise ExplorerError('no model view of this step (no model, or it does not fit '
                                 'this bag)')
@@ -358,7 +315,8 @@ class Explorer:
 
     # -- introspection ------------------------------------------------------------------
 
-    def _model_or_fail(self, bag: BagIndex):
+    def model_or_fail(self, bag: BagIndex):
+        """The model view for `bag`, or ExplorerError saying why there is none."""
         model = self.model_for(bag)
         if model is None:
             raise ExplorerError('no model fits this bag: ' + (
@@ -368,63 +326,11 @@ class Explorer:
 
     def sweep(self, bag_id: int, index: int) -> dict:
         """Every action's prediction error here, and the counterfactual tests around it."""
-        bag, step = self.step(bag_id, index)
-        model = self._model_or_fail(bag)
-        view = self._view(bag, step)
-        if view is None:
-            raise ExplorerError(f'step {index} has no image before its command')
-        window = self._window(bag, step)
-        result = {'errors': view['step'].errors, 'taken': step.action,
-                  'actions': [_label(c) for c in model.action_space], 'window': None}
-        if window:
-            histories = [bag.inputs(s, model.history) for s in window]
-            frames = np.stack([h[0] for h in histories])
-            actions = np.asarray([h[1] for h in histories])
-            result['window'] = [window[0].index, window[-1].index]
-            result.update(model.sweep_and_counterfactuals(frames, actions))
-        return result
-
-    def _window(self, bag: BagIndex, step) -> list:
-        """Up to COUNTERFACTUAL_WINDOW transitions centred on `step`."""
-        half = COUNTERFACTUAL_WINDOW // 2
-        transitions = bag.transitions(max(0, step.index - 4 * half), step.index + 4 * half)
-        before = [s for s in transitions if s.index <= step.index][-half:]
-        after = [s for s in transitions if s.index > step.index]
-        return before + after[:COUNTERFACTUAL_WINDOW - len(before)]
+        return introspection.sweep(self, *self.step(bag_id, index))
 
     def attention(self, bag_id: int, index: int) -> dict:
         """Attention metrics per layer for the step's own action, and the maps' image names."""
-        bag, step = self.step(bag_id, index)
-        result = self._attention(bag, step)
-        if result is None:
-            return {'available': False, 'reason': 'the predictor has no attention (LSTM)'}
-        return {'available': True, 'metrics': result['metrics'], 'grid': result['grid'],
-                'layers': [{'action_mass': layer['action_mass'],
-                            'images': [f'attention-{i}', f'focus-{i}']}
-                           for i, layer in enumerate(result['layers'])]}
-
-    def _attention(self, bag: BagIndex, step):
-        model = self._model_or_fail(bag)
-        if step.frame is None:
-            raise ExplorerError(f'step {step.index} has no image before its command')
-        view = self._view(bag, step)
-        if 'attention' not in view:
-            frames, actions, _ = bag.inputs(step, model.history)
-            view['attention'] = model.attention(frames, actions)
-        return view['attention']
-
-    def _attention_image(self, bag: BagIndex, step, name: str) -> bytes:
-        kind, _, number = name.partition('-')
-        result = self._attention(bag, step)
-        try:
-            layer = result['layers'][int(number)]
-        except (TypeError, ValueError, IndexError):
-            raise ExplorerError(f'no picture {name!r}') from None
-        if kind == 'attention':
-            return rendering.png_bytes(rendering.enlarge(rendering.heat_map(layer['matrix']),
-                                                         400))
-        focus = rendering.overlay(bag.pixels(step.frame), rendering.heat_map(layer['grid']))
-        return rendering.png_bytes(focus)
+        return introspection.attention_summary(self, *self.step(bag_id, index))
 
     # -- training -----------------------------------------------------------------------
 
@@ -472,7 +378,3 @@ def _file_stamp(folder: Path):
         except OSError:
             continue
     return None
-
-
-def _label(command) -> str:
-    return f'L{command.left:g} R{command.right:g} {command.duration_s:g}s'

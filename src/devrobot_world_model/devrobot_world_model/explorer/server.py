@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from devrobot_world_model.explorer.bag_index import BagError
-from devrobot_world_model.explorer.explorer_state import ExplorerError
+from devrobot_world_model.explorer.errors import ExplorerError
 
 STATIC = Path(__file__).resolve().parent / 'static'
 JOB_ACTIONS = ('pause', 'resume', 'cancel', 'finish')
