@@ -85,7 +85,8 @@ async function updateSession() {
     info.className = 'pill ok';
   } else {
     info.textContent = 'model: ' + (model.mismatch || model.error || model.state);
-    info.className = model.state === 'none' ? 'pill' : 'pill bad';
+    info.className = ['none', 'loading'].includes(model.state) && !model.mismatch ? 'pill'
+      : 'pill bad';
   }
   info.title = model.checkpoint || 'no checkpoint';
   banner(bag.error || (model.state === 'error' ? model.error : ''));
@@ -123,6 +124,7 @@ function imageUrl(name) {
 }
 
 function loaded(img, url) {
+  img.parentElement.hidden = !url;  // no picture: no empty frame either
   return new Promise((resolve) => {
     if (!url) { img.removeAttribute('src'); resolve(); return; }
     img.onload = () => resolve();
