@@ -94,3 +94,15 @@ def test_it_serves_the_page_and_stops_on_ctrl_c(tmp_path):
         process.send_signal(signal.SIGINT)
         _, error = process.communicate(timeout=30)
     assert process.returncode == 130 and 'Traceback' not in error
+
+
+def test_a_corrupt_checkpoint(tmp_path):
+    record_session(tmp_path / 'bag', steps=4)
+    (tmp_path / 'checkpoints').mkdir()
+    (tmp_path / 'checkpoints' / 'checkpoint.pt').write_bytes(b'not a checkpoint')
+    process = explore_process(str(tmp_path / 'bag'), '--checkpoint',
+                              str(tmp_path / 'checkpoints'), '--port', '0')
+    _, error = process.communicate(timeout=120)
+    assert process.returncode == 2
+    lines = error.strip().splitlines()
+    assert len(lines) == 1 and 'cannot use the checkpoint' in lines[0], error

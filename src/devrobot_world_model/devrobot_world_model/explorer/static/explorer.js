@@ -110,6 +110,7 @@ async function loadSteps(bag) {
   $('step-total').textContent = String(Math.max(0, state.total - 1));
   $('scrubber').max = String(Math.max(0, state.total - 1));
   $('step-input').max = String(Math.max(0, state.total - 1));
+  if (!$('train-stop').dataset.touched) $('train-stop').value = String(Math.max(0, state.total - 1));
   drawTimeline();
   if (state.total && (state.detail === null || ($('follow').checked && grew))) {
     showStep($('follow').checked ? state.total - 1 : state.index);
@@ -499,7 +500,11 @@ function wire() {
   $('attention-section').ontoggle = () => { if ($('attention-section').open) loadAttention(); };
   $('train-form').onsubmit = startTraining;
   $('train-start-here').onclick = () => { $('train-start').value = String(state.index); };
-  $('train-stop-here').onclick = () => { $('train-stop').value = String(state.index); };
+  $('train-stop-here').onclick = () => {
+    $('train-stop').value = String(state.index);
+    $('train-stop').dataset.touched = 'yes';
+  };
+  $('train-stop').oninput = () => { $('train-stop').dataset.touched = 'yes'; };
   for (const action of ['pause', 'resume', 'cancel', 'finish']) {
     $(`train-${action}`).onclick = () => control(action);
   }
