@@ -191,7 +191,8 @@ class TrainingJob:
 
     def _build(self) -> tuple:
         """The model, its optimizer and the learner settings, from the checkpoint or fresh."""
-        from devrobot_world_model.learner import LearnerConfig  # defaults for a fresh model
+        # the learner's defaults, for a fresh model
+        from devrobot_world_model.learner import LearnerConfig
 
         settings = dataclasses.asdict(LearnerConfig())
         if self.payload is not None:
