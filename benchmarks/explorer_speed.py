@@ -115,8 +115,7 @@ def main() -> int:
             short = scratch / 'short'
             run(['run', '--robot', 'sim', '--policy', 'random', '--steps', '40', '--out',
                  str(short), '--no-progress'])
-            run(['train', '--bag', str(newest_bag(short)), '--out', str(short),
-                 '--updates-per-step', '0.1', '--warmup-transitions', '4', '--batch-size', '4'])
+            run(['train', '--bag', str(newest_bag(short)), '--out', str(short)])
             checkpoint = short / 'checkpoints'
         process, url, figures = first_page(target, checkpoint)
         try:
