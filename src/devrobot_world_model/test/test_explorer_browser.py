@@ -165,6 +165,8 @@ def test_follow_a_live_recording(run, page, tmp_path):
         page.goto(url)
         page.wait_for_function('document.getElementById("bag-info").textContent'
                                '.includes("waiting")')
+        page.wait_for_function('document.getElementById("model-info").textContent'
+                               '.includes("updates")', timeout=120000)  # the model is loaded
         growing = GrowingBag(tmp_path / 'source', live_run / 'bags' / 'session_live',
                              chunk_bytes=4096)  # a recorder flushing every few steps
         delays = []

@@ -71,6 +71,8 @@ async function updateSession() {
     }
     select.value = String(state.bag);
   }
+  const model = session.models[state.bag] || session.model;
+  showModel(model);
   const bag = session.bags[state.bag];
   if (!bag) { $('bag-info').textContent = 'waiting for a bag…'; return; }
   const space = bag.action_space.map((a) => `${a.index}: ${a.label}`).join(', ');
@@ -78,7 +80,17 @@ async function updateSession() {
     + ` · ${bag.steps} steps, ${bag.transitions} transitions`;
   $('live-info').hidden = !bag.recording;
   $('live-info').className = 'pill live';
-  const model = session.models[state.bag] || session.model;
+  banner(bag.error || (model.state === 'error' ? model.error : ''));
+  if (!$('train-out').value) $('train-out').value = session.train_out || '';
+  renderTraining(session.training);
+  if (bag.steps !== state.total || bag.version !== state.version) await loadSteps(bag);
+  if (model.version !== state.modelVersion) {
+    state.modelVersion = model.version;
+    if (state.detail) showStep(state.index);
+  }
+}
+
+function showModel(model) {
   const info = $('model-info');
   if (model.state === 'ready' && !model.mismatch) {
     info.textContent = `model: ${model.updates ?? '?'} updates`;
@@ -89,14 +101,6 @@ async function updateSession() {
       : 'pill bad';
   }
   info.title = model.checkpoint || 'no checkpoint';
-  banner(bag.error || (model.state === 'error' ? model.error : ''));
-  if (!$('train-out').value) $('train-out').value = session.train_out || '';
-  renderTraining(session.training);
-  if (bag.steps !== state.total || bag.version !== state.version) await loadSteps(bag);
-  if (model.version !== state.modelVersion) {
-    state.modelVersion = model.version;
-    if (state.detail) showStep(state.index);
-  }
 }
 
 async function loadSteps(bag) {
