@@ -10,14 +10,13 @@ from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
-from devrobot_bringup.session_stats import format_summary, SessionStats
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments, \
-    config_to_dict
-from devrobot_sim.errors import UsageError
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
-from devrobot_sim.interactive import InteractivePolicy, terminal_ask
-from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
+from devrobot_core.errors import UsageError
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.interactive import InteractivePolicy, terminal_ask
+from devrobot_core.selectors import make_selector
+from devrobot_core.session_stats import format_summary, SessionStats
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
@@ -31,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     except ImportError:
         pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
-        from devrobot_world_model.cli_support import add_learning_arguments
+        from devrobot_world_model.commands.cli_support import add_learning_arguments
     except ImportError:
         return
     add_learning_arguments(parser, skip=SHARED_FLAGS)
@@ -120,7 +119,7 @@ def print_note(message: str) -> None:
 
 
 def open_recorder(path: Path, robot_type: str, action_space, config: dict):
-    from devrobot_sim.session_bag import SessionBagError, SessionBagWriter
+    from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
     try:
         return SessionBagWriter(path, robot_type, action_space, config)
     except SessionBagError as error:
@@ -183,8 +182,8 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
 def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
     try:
-        from devrobot_world_model.cli_support import learning_configs
-        from devrobot_world_model.learner import Learner
+        from devrobot_world_model.commands.cli_support import learning_configs
+        from devrobot_world_model.learning.learner import Learner
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
     learner_config, model_configs = learning_configs(
