@@ -8,10 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from devrobot_sim.toroidal_dot import ToroidalDotWorld
-from devrobot_world_model import evaluation
-from devrobot_world_model.eval_command import (
+from devrobot_world_model.commands.eval_command import (
     format_table, make_predict_fn, TABLE_COLUMNS, table_rows, table_title)
-from devrobot_world_model.report import FramePanel, write_report
+from devrobot_world_model.evaluation import evaluation
+from devrobot_world_model.evaluation.report import FramePanel, write_report
 
 # States of the periodic held-out check (every --eval-every steps): with the default model at
 # 224 px, about 2 s on this 2-core CPU under load, so 4 checks add about 3 % to 1,000 steps.
@@ -76,7 +76,7 @@ class HeldOutCheck:
         if self.every <= 0 or steps % self.every or learner.model is None \
                 or learner.logger is None:
             return None
-        from devrobot_world_model.prediction_api import PredictionModel
+        from devrobot_world_model.model.prediction_api import PredictionModel
         model = PredictionModel(learner.model, learner.action_space)
         predict_fn = make_predict_fn(model, ToroidalDotWorld(self.sim_config).action_space)
         metrics = held_out_metrics(predict_fn, self.sim_config, self.states, self.seed)

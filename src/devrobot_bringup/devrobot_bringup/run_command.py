@@ -86,7 +86,7 @@ def main(args: argparse.Namespace) -> int:
 def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> dict:
     """Print the held-out score (simulator only) and write the report; the paths written."""
     from devrobot_bringup.learning_report import held_out_result, write_learning_report
-    from devrobot_world_model.eval_command import format_table
+    from devrobot_world_model.commands.eval_command import format_table
     result = None
     if robot.robot_type == 'toroidal_dot' and config.eval_states > 0:
         result = held_out_result(out / 'checkpoints', robot.config, config.eval_states,

@@ -13,7 +13,7 @@ import errno
 import socket
 import sys
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 DEFAULT_PORT = 8765
 

@@ -13,7 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
 
 def load_model(sources, bags, device: str):
     """The model view for --predictions; UsageError when there is none or it fits a bag not."""
-    from devrobot_world_model.checkpoint_io import CheckpointError
+    from devrobot_world_model.learning.checkpoint_io import CheckpointError
     from devrobot_world_model.explorer.model_views import load_view
 
     if sources.checkpoint is None:

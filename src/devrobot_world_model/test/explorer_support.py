@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from devrobot_sim.motor import MotorOutcome, MotorStatus
-from devrobot_sim.session_bag import SessionBagWriter
+from devrobot_core.bags.session_bag import SessionBagWriter
+from devrobot_core.motor import MotorOutcome, MotorStatus
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
@@ -50,7 +50,7 @@ def train_checkpoint(bag, out, extra=()):
     """A real learner checkpoint (tiny model) in `out/checkpoints`, by `devrobot train`."""
     import argparse
 
-    from devrobot_world_model import train_command
+    from devrobot_world_model.commands import train_command
     parser = argparse.ArgumentParser()
     train_command.add_arguments(parser)
     args = parser.parse_args(['--bag', str(bag), '--out', str(out), '--json'] + TINY_FLAGS

@@ -156,8 +156,8 @@ def test_looking_changes_nothing_on_disk(run, client_for):
 
 
 def test_training_on_a_range_saves_a_checkpoint_the_learner_resumes(run, client_for, tmp_path):
-    from devrobot_world_model import checkpoint_io
-    from devrobot_world_model.learner import Learner, LearnerConfig
+    from devrobot_world_model.learning import checkpoint_io
+    from devrobot_world_model.learning.learner import Learner, LearnerConfig
 
     source = checkpoint_io.load_checkpoint(run / 'checkpoints')
     client, explorer = client_for(run, train_out=str(tmp_path / 'out'))
@@ -197,7 +197,7 @@ def test_devrobot_train_resumes_from_a_fresh_model_trained_in_the_explorer(clien
                                                                            tmp_path, capsys):
     import argparse
 
-    from devrobot_world_model import train_command
+    from devrobot_world_model.commands import train_command
     record_session(tmp_path / 'bag', steps=16)
     client, explorer = client_for(tmp_path / 'bag')
     wait_until(lambda: client.get('/api/session').json()['bags'][0]['complete'])

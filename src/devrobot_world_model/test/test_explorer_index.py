@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from explorer_support import GrowingBag, mcap_file, record_session
 
-from devrobot_sim.motor import MotorStatus
-from devrobot_sim.session_bag import read_session
-from devrobot_sim.transitions import transitions_from_events
+from devrobot_core.bags.session_bag import read_session
+from devrobot_core.motor import MotorStatus
+from devrobot_core.transitions import transitions_from_events
 from devrobot_world_model.explorer.bag_index import BagError, BagIndex, image_header
 from devrobot_world_model.explorer.mcap_tail import (
     check_complete, MAGIC, McapTail, McapTailError, RECORD_HEADER)
@@ -132,7 +132,7 @@ def test_damage_inside_a_chunk_keeps_the_steps_before_it(tmp_path):
 
 
 def test_sources_of_a_run_folder_and_of_bags(tmp_path):
-    from devrobot_sim.errors import UsageError
+    from devrobot_core.errors import UsageError
     run = tmp_path / 'run'
     record_session(run / 'bags' / 'session_1', steps=3)
     (run / 'checkpoints').mkdir()

@@ -6,11 +6,11 @@ import types
 import numpy as np
 import pytest
 
-from devrobot_sim.motor import Transition
+from devrobot_core.motor import Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model import metrics
-from devrobot_world_model.learner import Learner, LearnerConfig
+from devrobot_world_model.learning import metrics
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
 from tiny_models import tiny_configs
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from devrobot_sim.msg_types import (
+from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
 from devrobot_world_model.explorer.mcap_tail import McapTailError
 

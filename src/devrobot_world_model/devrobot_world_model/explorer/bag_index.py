@@ -2,7 +2,7 @@
 
 A step is one MotorState: the command as executed, its status and reason, the image before it
 and the image after it. Images stay references into the bag until one is shown (`pixels`).
-Frames are paired with commands by the transition rule of `devrobot_sim.transitions` (the
+Frames are paired with commands by the transition rule of `devrobot_core.transitions` (the
 last image in [end of the previous motion, start] and the first in [end, start of the next
 motion]); a step is a *transition*, something the learner learns from, when its command
 completed, is in the action space, and both images exist. `note` says why a step is not one.
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from devrobot_sim import conversions
-from devrobot_sim.motor import (
+from devrobot_core import conversions
+from devrobot_core.motor import (
     action_index, action_space_from_dicts, action_space_to_dicts, MotorOutcome, MotorStatus)
-from devrobot_sim.msg_types import (
+from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
 from devrobot_world_model.explorer.bag_channels import (  # noqa: F401 (BagError: re-exported)
     BagError, channel_role, find_mcap_files, image_header)

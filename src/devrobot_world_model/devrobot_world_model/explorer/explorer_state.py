@@ -68,7 +68,7 @@ class Explorer:
         try:
             bag = BagIndex(path, len(self.bags))
         except BagError as error:
-            from devrobot_sim.errors import UsageError
+            from devrobot_core.errors import UsageError
             raise UsageError(str(error)) from None
         self.bags.append(bag)
         return bag
@@ -136,7 +136,7 @@ class Explorer:
             self._stop.wait(RELOAD_PERIOD_S if self.model_state != 'loading' else 0.2)
 
     def _load(self, stamp) -> None:
-        from devrobot_world_model.checkpoint_io import CheckpointError
+        from devrobot_world_model.learning.checkpoint_io import CheckpointError
         from devrobot_world_model.explorer.model_views import load_view
 
         first = self.model is None
@@ -335,7 +335,7 @@ class Explorer:
     # -- training -----------------------------------------------------------------------
 
     def start_training(self, request) -> dict:
-        from devrobot_world_model import checkpoint_io
+        from devrobot_world_model.learning import checkpoint_io
         from devrobot_world_model.explorer.training_job import TrainingJob
 
         if self.job is not None and self.job.active:
@@ -369,7 +369,7 @@ class Explorer:
 
 
 def _file_stamp(folder: Path):
-    from devrobot_world_model.checkpoint_io import backup_path, checkpoint_path
+    from devrobot_world_model.learning.checkpoint_io import backup_path, checkpoint_path
 
     for path in (checkpoint_path(folder), backup_path(checkpoint_path(folder))):
         try:

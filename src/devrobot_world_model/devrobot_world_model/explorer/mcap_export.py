@@ -16,8 +16,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from devrobot_sim import conversions
-from devrobot_sim.msg_types import get_devrobot_typestore, IMAGE_TYPE
+from devrobot_core import conversions
+from devrobot_core.msg_types import get_devrobot_typestore, IMAGE_TYPE
 
 RECONSTRUCTION_TOPIC = '/world_model/reconstruction'
 PREDICTION_TOPIC = '/world_model/prediction/action_{}'

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from devrobot_world_model.attention_metrics import (
+from devrobot_world_model.evaluation.attention_metrics import (
     action_sweep_diversity, attention_metrics, capture_attention_maps, counterfactual_changes,
     TokenLayout)
 from devrobot_world_model.explorer import rendering
@@ -185,10 +185,10 @@ class ModelView:
 
 def load_view(path, device: str = 'cpu') -> ModelView:
     """A ModelView of the checkpoint file or folder at `path` (read once, never written)."""
-    from devrobot_world_model import checkpoint_io
-    from devrobot_world_model.compute_device import resolve_device
-    from devrobot_world_model.model_io import model_from_payload
-    from devrobot_world_model.prediction_api import PredictionModel
+    from devrobot_world_model.learning import checkpoint_io
+    from devrobot_world_model.model.compute_device import resolve_device
+    from devrobot_world_model.model.model_io import model_from_payload
+    from devrobot_world_model.model.prediction_api import PredictionModel
 
     payload = checkpoint_io.load_checkpoint(path)
     model, action_space = model_from_payload(payload)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 CHECKPOINTS, BAGS, METRICS = 'checkpoints', 'bags', 'metrics.jsonl'
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.model_io import (
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.learning.training import make_optimizer, train_step
+from devrobot_world_model.model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_from_payload, model_spec)
-from devrobot_world_model.precision import use_bf16
-from devrobot_world_model.training import make_optimizer, train_step
+from devrobot_world_model.model.precision import use_bf16
 
 # Metric names of each loss, newest first: the learner's names are being unified.
 LOSS_KEYS = {
@@ -192,7 +192,7 @@ class TrainingJob:
     def _build(self) -> tuple:
         """The model, its optimizer and the learner settings, from the checkpoint or fresh."""
         # the learner's defaults, for a fresh model
-        from devrobot_world_model.learner import LearnerConfig
+        from devrobot_world_model.learning.learner import LearnerConfig
 
         settings = dataclasses.asdict(LearnerConfig())
         if self.payload is not None:

@@ -21,27 +21,27 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import action_index, MotorStatus, Transition
-from devrobot_world_model import checkpoint_io, lr_schedule
-from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
-from devrobot_world_model.cpu_memory import keep_freed_memory
-from devrobot_world_model.metrics import (
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import action_index, MotorStatus, Transition
+from devrobot_core.selectors import make_selector
+from devrobot_world_model.learning import checkpoint_io, lr_schedule
+from devrobot_world_model.learning.cpu_memory import keep_freed_memory
+from devrobot_world_model.learning.metrics import (
     ActionTimer, log_prediction_grid, MetricsLogger, StreakCounter)
-from devrobot_world_model.model_io import (
-    build_model, check_action_space, checkpoint_payload, model_spec)
-from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
-from devrobot_world_model.precision import PRECISIONS, use_bf16
-from devrobot_world_model.replay_buffer import ReplayBuffer
-from devrobot_world_model.world_model import ModelSpec
-from devrobot_world_model.training import (
+from devrobot_world_model.learning.replay_buffer import ReplayBuffer
+from devrobot_world_model.learning.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
+from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_spec)
+from devrobot_world_model.model.model_io import (
+    build_model, check_action_space, checkpoint_payload, model_spec)
+from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.model.precision import PRECISIONS, use_bf16
+from devrobot_world_model.model.precision import PRECISIONS, use_bf16
+from devrobot_world_model.model.world_model import ModelSpec
 from devrobot_world_model.model.world_model import ModelSpec
 
 
