@@ -32,16 +32,10 @@ from devrobot_world_model.learning.replay_buffer import ReplayBuffer
 from devrobot_world_model.learning.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
 from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
-from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
-from devrobot_world_model.model.model_io import (
-    build_model, check_action_space, checkpoint_payload, model_spec)
 from devrobot_world_model.model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_spec)
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
-from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.model.precision import PRECISIONS, use_bf16
-from devrobot_world_model.model.precision import PRECISIONS, use_bf16
-from devrobot_world_model.model.world_model import ModelSpec
 from devrobot_world_model.model.world_model import ModelSpec
 
 
