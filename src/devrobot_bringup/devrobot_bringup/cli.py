@@ -27,6 +27,11 @@ SUBCOMMANDS = {
               'Measure learning and acting speed and memory on this machine.'),
     'train': ('devrobot_world_model.commands.train_command',
               'Train a world model offline from recorded session bags, faster than real time.'),
+    'explore': ('devrobot_world_model.commands.explore_command',
+                'Browse a session bag or run folder in the browser: frames, commands, the '
+                "model's predictions and attention, training on a range; live too."),
+    'export': ('devrobot_world_model.commands.export_command',
+               "Write a session and the model's predictions into one MCAP for Foxglove."),
     'live-view': ('devrobot_jetbot.live_view_command',
                   "Show (or save) a JetBot's live camera feed."),
     'try-action': ('devrobot_jetbot.try_action_command',

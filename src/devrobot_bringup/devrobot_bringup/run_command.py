@@ -65,11 +65,14 @@ def main(args: argparse.Namespace) -> int:
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
     budget = make_disk_budget(budget_config, out / 'bags', bag_path)
+    held_out = make_held_out_check(config, robot, policy)
 
     def on_step(stats):
         progress.step(stats)
         if budget is not None:
             budget.check()
+        if held_out is not None:
+            held_out(stats.steps)
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
@@ -117,14 +120,24 @@ def resolved_sections(config: RunConfig, robot, budget_config, learning) -> dict
 
 def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> dict:
     """Print the held-out score (simulator only) and write the report; the paths written."""
-    from devrobot_bringup.learning_report import held_out_table, write_learning_report
-    table = ''
+    from devrobot_bringup.learning_report import held_out_result, write_learning_report
+    from devrobot_world_model.commands.eval_command import format_table
+    result = None
     if robot.robot_type == 'toroidal_dot' and config.eval_states > 0:
-        table = held_out_table(out / 'checkpoints', robot.config, config.eval_states,
-                               seed=robot.config.seed + 1)  # states training never started from
-        print(table)
+        result = held_out_result(out / 'checkpoints', robot.config, config.eval_states,
+                                 seed=robot.config.seed + 1)  # states training never started from
+        print(format_table(result))
     return {'checkpoints': out / 'checkpoints', 'metrics': out / 'metrics.jsonl',
-            'report': write_learning_report(out, learner, last_pixels, table)}
+            'report': write_learning_report(out, learner, last_pixels, result)}
+
+
+def make_held_out_check(config: RunConfig, robot, policy):
+    """The periodic held-out check of a learning run on the simulator, or None."""
+    if not config.learn or robot.robot_type != 'toroidal_dot' or config.eval_every <= 0:
+        return None
+    from devrobot_bringup.learning_report import HeldOutCheck
+    learner = getattr(policy, 'inner', policy)  # inside the interactive wrapper, if any
+    return HeldOutCheck(learner, robot.config, config.eval_every, seed=robot.config.seed + 1)
 
 
 def storage_config(args: argparse.Namespace) -> SessionStorageConfig:

@@ -25,6 +25,9 @@ class RunConfig:
     wandb_project: str = setting('', 'Send learning metrics to this wandb project (optional).')
     eval_states: int = setting(
         256, 'Held-out simulator states scored at the end of a learning run; 0: skip.')
+    eval_every: int = setting(
+        250, 'Steps between held-out checks during a learning run on the simulator (16 states, '
+        'logged as eval/...; report.html opens with them); 0: none.')
 
     def policy_spec(self) -> str:
         return self.policy or ('uncertainty' if self.learn else 'random')

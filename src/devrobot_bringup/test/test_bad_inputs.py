@@ -238,7 +238,8 @@ CASES = [
      'bogus'),
     (['train', '--bag', '{root}/bag32', '--out', '{root}/t', '--until-plateau',
       '--min-delta', 'nan'], "'nan' is not a finite number"),
-    (['train', '--out', '{root}/t'], '--bag is required (or bag in the devrobot_train section of --config)'),
+    (['train', '--out', '{root}/t'],
+     '--bag is required (or bag in the devrobot_train section of --config)'),
     # bench
     (['bench', '--image-size', '5'], 'not a multiple of cnn_patch_size 16'),
     (['bench', '--image-size', '100000'], 'at most 1024 px'),

@@ -138,32 +138,45 @@ def make_predict_fn(model, sim_action_space):
     return predict
 
 
-def _row(label, values, spec='.3f'):
-    cells = [_number(v, spec) for v in values]
-    return f'{label:<34}' + ''.join(f'{c:>14}' for c in cells)
+TABLE_COLUMNS = ('model', 'copy', 'action-blind')
+
+
+def _cells(values, spec='.3f') -> list:
+    return [_number(v, spec) for v in values]
+
+
+def table_rows(result: dict) -> list:
+    """(label, cells) per metric: the model beside the copy and action-blind baselines."""
+    runs = [result['model'], result['baselines']['copy'], result['baselines']['action_blind']]
+    rows = []
+    for name in runs[0]['per_action']:
+        scores = [run['per_action'][name] for run in runs]
+        rows += [(f'{name}: R²', _cells([s['r2'] for s in scores])),
+                 (f'{name}: pixel MSE', _cells([s['pixel_mse'] for s in scores], '.2e')),
+                 (f'{name}: dot error median (px)',
+                  _cells([s['position_error_px_median'] for s in scores], '.2f')),
+                 (f'{name}: dot error p90 (px)',
+                  _cells([s['position_error_px_p90'] for s in scores], '.2f'))]
+    rows.append(('action discrimination', _cells([run['action_discrimination'] for run in runs])))
+    for horizon in runs[0]['open_loop']:
+        scores = [run['open_loop'][horizon] for run in runs]
+        steps = horizon.split('_')[-1]
+        rows += [(f'open loop {steps} steps: R²', _cells([s['r2'] for s in scores])),
+                 (f'open loop {steps} steps: dot error (px)',
+                  _cells([s['position_error_px_median'] for s in scores], '.2f'))]
+    return rows
+
+
+def table_title(result: dict) -> str:
+    protocol = result['protocol']
+    return f"held-out protocol: {protocol['states']} states, seed {protocol['seed']}"
 
 
 def format_table(result: dict) -> str:
     """The figures of the model beside the copy and action-blind baselines, one metric a row."""
-    runs = [result['model'], result['baselines']['copy'], result['baselines']['action_blind']]
-    protocol = result['protocol']
-    lines = [f"held-out protocol: {protocol['states']} states, seed {protocol['seed']}",
-             f'{"":<34}' + ''.join(f'{h:>14}' for h in ('model', 'copy', 'action-blind'))]
-    for name in runs[0]['per_action']:
-        scores = [run['per_action'][name] for run in runs]
-        lines += [_row(f'{name}: R²', [s['r2'] for s in scores]),
-                  _row(f'{name}: pixel MSE', [s['pixel_mse'] for s in scores], '.2e'),
-                  _row(f'{name}: dot error median (px)',
-                       [s['position_error_px_median'] for s in scores], '.2f'),
-                  _row(f'{name}: dot error p90 (px)',
-                       [s['position_error_px_p90'] for s in scores], '.2f')]
-    lines.append(_row('action discrimination', [run['action_discrimination'] for run in runs]))
-    for horizon in runs[0]['open_loop']:
-        scores = [run['open_loop'][horizon] for run in runs]
-        steps = horizon.split('_')[-1]
-        lines += [_row(f'open loop {steps} steps: R²', [s['r2'] for s in scores]),
-                  _row(f'open loop {steps} steps: dot error (px)',
-                       [s['position_error_px_median'] for s in scores], '.2f')]
+    lines = [table_title(result), f'{"":<34}' + ''.join(f'{h:>14}' for h in TABLE_COLUMNS)]
+    lines += [f'{label:<34}' + ''.join(f'{c:>14}' for c in cells)
+              for label, cells in table_rows(result)]
     if 'introspection' in result:
         lines += introspection_lines(result['introspection'])
     return '\n'.join(lines)

@@ -26,7 +26,8 @@ from devrobot_core.motor import action_index, MotorStatus, Transition
 from devrobot_core.selectors import make_selector
 from devrobot_world_model.learning import checkpoint_io, lr_schedule
 from devrobot_world_model.learning.cpu_memory import keep_freed_memory
-from devrobot_world_model.learning.metrics import ActionTimer, MetricsLogger, StreakCounter
+from devrobot_world_model.learning.metrics import (
+    ActionTimer, log_prediction_grid, MetricsLogger, StreakCounter)
 from devrobot_world_model.learning.replay_buffer import ReplayBuffer
 from devrobot_world_model.learning.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
@@ -91,6 +92,9 @@ class LearnerConfig:
     wandb_mode: str = setting(
         'online', "wandb's mode with a project: 'online', or 'offline' (no account or network; "
         '`wandb sync` later).')
+    wandb_images_every: int = setting(
+        10, 'With a wandb project: steps between uploads of the prediction grid (current frame, '
+        "reconstruction, every action's prediction), as the original; 0: never.")
 
     def __post_init__(self):
         for name in ('batch_size', 'replay_capacity'):
@@ -272,11 +276,19 @@ class Learner:
         metrics['train/updates'] = self.updates
         if self.logger is not None:
             self.logger.log(metrics, self.steps)
+            self._upload_prediction_grid(transition.next_frame.pixels)
         if self.config.checkpoint_every and \
                 self.updates - self._saved_at_updates >= self.config.checkpoint_every:
             self.save()
             self._saved_at_updates = self.updates
         return metrics
+
+    def _upload_prediction_grid(self, pixels) -> None:
+        """Every `wandb_images_every` steps, what the model makes of the frame it sees now."""
+        every = self.config.wandb_images_every
+        if every > 0 and self.steps % every == 0 and getattr(self.logger, 'logs_images', False):
+            labels = [f'{c.left:g}/{c.right:g}/{c.duration_s:g}s' for c in self.action_space]
+            log_prediction_grid(self.logger, self.steps, pixels, self.inspect(pixels), labels)
 
     def _train(self, transition: Transition, index: int) -> dict:
         config = self.config
