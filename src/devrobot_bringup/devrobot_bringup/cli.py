@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from devrobot_sim.errors import UsageError
+from devrobot_sim.errors import FatalError, UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -29,6 +29,8 @@ SUBCOMMANDS = {
                    'Execute one motor command on a JetBot; save the frames before and after.'),
     'import-session': ('devrobot_sim.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
+    'repair': ('devrobot_sim.repair_command',
+               'Make a damaged or unfinished session bag readable again (no ROS needed).'),
 }
 
 
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)
         return 2
-    except ConnectionError as error:  # an unreachable robot: said once, no traceback
+    except (ConnectionError, FatalError) as error:  # an unreachable robot, a full disk...
         print(f'devrobot {name}: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

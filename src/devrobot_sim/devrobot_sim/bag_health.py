@@ -46,12 +46,13 @@ class BagHealth:
     expected: dict | None = None  # topic -> messages, as metadata.yaml says
     readable: dict = field(default_factory=dict)  # topic -> messages that read back
     connections: list = field(default_factory=list)  # Connection
-    problems: list = field(default_factory=list)  # one phrase each
+    problems: list = field(default_factory=list)  # damage, one phrase each
+    unfinished: list = field(default_factory=list)  # signs that it was not closed
     routes: dict = field(default_factory=dict)  # (file index, channel id) -> connection id
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.problems and not self.unfinished
 
     @property
     def finished(self) -> bool:
@@ -59,12 +60,12 @@ class BagHealth:
         return self.metadata is not None and all(scan.finished for scan in self.scans)
 
     def describe(self) -> str:
-        """The problems in a phrase: the first, and how many more."""
+        """What is wrong in a phrase: the first damage and how much more, or 'not closed'."""
         if not self.problems:
-            return 'whole'
-        more = len(self.problems) - 1
-        return self.problems[0] + (f' (and {more} more problem{"s" * (more > 1)})'
-                                   if more else '')
+            return ('it was not closed: the recording stopped before it finished the bag'
+                    if self.unfinished else 'whole')
+        more = len(self.problems) - 1 + bool(self.unfinished)
+        return self.problems[0] + (f'; {more} more problem{"s" * (more > 1)}' if more else '')
 
     def messages(self, connection_ids: Iterable[int]) -> Iterator[tuple]:
         """(connection id, log time ns, data) of the readable messages, in time order.
@@ -90,7 +91,7 @@ def read_metadata(folder: Path) -> tuple:
 
     path = folder / METADATA_FILE
     if not path.is_file():
-        return None, 'it has no metadata.yaml: the recording did not close it'
+        return None, 'it has no metadata.yaml'
     try:
         info = YAML(typ='safe').load(path.read_text('utf-8'))[METADATA_KEY]
         files = info['relative_file_paths']
@@ -184,14 +185,17 @@ def check_bag(path, thorough: bool = False) -> BagHealth:
     health.metadata = info
     if info is not None:
         health.expected = _expected_counts(info)
-    else:
+    elif (health.path / METADATA_FILE).exists():
         health.problems.append(problem)
+    else:
+        health.unfinished.append(problem)
     health.files = _mcap_files(health.path, info, health.problems)
     for path_ in health.files:
         scan = scan_mcap(path_, thorough)
         health.scans.append(scan)
-        health.problems.extend(f'{path_.name}: {p}' if len(health.files) > 1 else p
-                               for p in scan.problems)
+        name = f'{path_.name}: ' if len(health.files) > 1 else ''
+        health.problems.extend(name + p for p in scan.problems)
+        health.unfinished.extend(name + p for p in scan.unfinished)
     _connect(health)
     _compare_counts(health)
     return health

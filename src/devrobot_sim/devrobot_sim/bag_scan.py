@@ -99,8 +99,9 @@ class McapScan:
     schemas: dict = field(default_factory=dict)  # id -> Schema
     channels: dict = field(default_factory=dict)  # id -> Channel
     chunks: list = field(default_factory=list)  # Chunk, in file order
-    loose: list = field(default_factory=list)  # messages outside chunks: (time, channel, start, end)
-    problems: list = field(default_factory=list)  # one phrase each
+    loose: list = field(default_factory=list)  # unchunked messages: (time, channel, start, end)
+    problems: list = field(default_factory=list)  # damage, one phrase each
+    unfinished: list = field(default_factory=list)  # how its end shows it was not closed
     damaged_chunks: int = 0  # chunk records that failed their checks
     skipped_bytes: int = 0  # passed over between good records (not counting a cut-off end)
     cut_off: bool = False  # the file ends inside a record (killed or out of space while writing)
@@ -320,7 +321,6 @@ def _walk_chunk(data, pos: int, scan: McapScan) -> int:
     try:
         chunk, records, _ = _read_chunk(data, pos)
     except CutOff:
-        scan.cut_off = True
         _salvage_chunk(data, pos, scan)
         raise
     except BadRecord:
@@ -388,9 +388,12 @@ def _walk(data, scan: McapScan) -> None:
         try:
             pos = _record(data, pos, scan)
         except BadRecord as bad:
-            scan.cut_off = scan.cut_off or isinstance(bad, CutOff)
-            scan.problems.append(f'byte {pos}: {bad}')
             following = _next_chunk(data, pos + 1)
+            if following is None and isinstance(bad, CutOff):
+                scan.cut_off = True
+                scan.unfinished.append(f'{bad} at byte {pos}')
+                return
+            scan.problems.append(f'byte {pos}: {bad}')
             if following is None:
                 return
             scan.skipped_bytes += following - pos
@@ -507,7 +510,7 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
             return scan
         with mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _walk(data, scan)
-            if thorough and (scan.damaged_chunks or scan.skipped_bytes or scan.problems):
+            if thorough and scan.problems:
                 _search(data, scan)
             if scan.finished:
                 try:
@@ -520,7 +523,7 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
             elif data[-len(MAGIC):] == MAGIC:
                 scan.problems.append('its end (the index) is damaged')
             else:
-                scan.problems.append('it has no index: the recording did not close it')
+                scan.unfinished.append('it has no index')
     return scan
 
 

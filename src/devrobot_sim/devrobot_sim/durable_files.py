@@ -9,8 +9,14 @@ end of the last commit that succeeded. Every write to disk goes through `write_a
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: no locks there
+    fcntl = None
 
 
 def write_all(fd: int, data) -> None:
@@ -70,6 +76,22 @@ def write_atomically(path, data) -> None:
     sync_folder(path.parent)
 
 
+def lock_file(fd: int) -> bool:
+    """Take an exclusive lock on an open file; False when another process holds one.
+
+    A recording holds it for as long as it writes (the OS drops it when the process dies,
+    also by SIGKILL), so a repair can tell a bag that is still being recorded.
+    """
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+    return True  # a filesystem without locks: nothing to hold
+
+
 class StagedFile:
     """A new append-only file written in whole commits; the writer's `bio` for rosbags' mcap.
 
@@ -82,6 +104,7 @@ class StagedFile:
         self.path = Path(path)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                           0o644)
+        lock_file(self.fd)  # a new file: no one else holds it
         self.committed = 0  # bytes written to the file
         self.staged = bytearray()
         self._unsynced = True  # the file itself is new: its name still has to reach the disk

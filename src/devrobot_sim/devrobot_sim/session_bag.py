@@ -60,11 +60,12 @@ class DamagedBagError(SessionBagError):
         super().__init__(self.line('pass --allow-partial to use the readable part'))
 
     def summary(self) -> str:
+        """The damage and what is readable, without the advice."""
         text = f'bag {self.path} is damaged ({self.reason})'
         if self.readable_steps is None:
             return text
         if self.expected_steps is None:
-            return f'{text}: {self.readable_steps} steps readable'
+            return f'{text}: {self.readable_steps} steps readable up to its last flush'
         return f'{text}: {self.readable_steps} of {self.expected_steps} steps readable'
 
     def line(self, partial_hint: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--epochs', type=int, default=1,
                         help='Passes over the bags (default: 1).')
     parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='Train on the readable part of damaged or unfinished bags '
+                        '(otherwise they are refused; `devrobot repair BAG` fixes them).')
     parser.add_argument('--filter-action', metavar='FILTER',
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
@@ -67,9 +71,13 @@ def main(args: argparse.Namespace) -> int:
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
     try:
-        sessions = [read_session(path)[0] for path in args.bag]
+        sessions = [read_session(path, args.allow_partial)[0] for path in args.bag]
     except SessionBagError as error:
         raise UsageError(str(error)) from None
+    for session in sessions:
+        if session.damage:
+            print(f'devrobot train: {session.damage}; training on its readable part',
+                  file=sys.stderr)
     action_space = bag_action_space(sessions)
     try:
         action_filter = (parse_action_filter(args.filter_action, action_space)
@@ -87,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         for _ in range(epochs):
             epoch_metrics = []
             for path in args.bag:
-                _, events = read_session(path)
+                _, events = read_session(path, args.allow_partial)
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
                                                      action_filter):
