@@ -107,6 +107,7 @@ class McapScan:
     cut_off: bool = False  # the file ends inside a record (killed or out of space while writing)
     finished: bool = False  # it ends with a footer and the magic
     footer: tuple = ()  # (summary start, summary offset start, summary crc)
+    outside: list = field(default_factory=list)  # (offset, Schema or Channel) not in a chunk
 
     @property
     def counts(self) -> dict:
@@ -355,9 +356,9 @@ def _record(data, pos: int, scan: McapScan) -> int:
         scan.finished = True
         return size
     if op == 0x03:
-        _add(scan, [_schema(data, body, end)])
+        scan.outside.append((pos, _schema(data, body, end)))
     elif op == 0x04:
-        _add(scan, [_channel(data, body, end)])
+        scan.outside.append((pos, _channel(data, body, end)))
     elif op == 0x05:
         if length < 22:
             raise BadRecord('a message record too short for its fields')
@@ -374,14 +375,16 @@ def _record(data, pos: int, scan: McapScan) -> int:
     elif op == 0x01:
         if pos != len(MAGIC):
             raise BadRecord('a second header')
-        _Cursor(data, body, end).text()
+        profile = _Cursor(data, body, end).text()
+        if profile != 'ros2':  # what rosbag2 writes and rosbags insists on
+            scan.problems.append(f'its header names the profile {profile!r}, not ros2')
     elif op not in OP_NAMES and op < 0x80:  # 0x80 and up: private records, to be skipped
         raise BadRecord(f'an unknown record type 0x{op:02x}')
     return end
 
 
 def _walk(data, scan: McapScan) -> None:
-    if data[:len(MAGIC)] != MAGIC:
+    if data[:len(MAGIC)] != MAGIC or data[len(MAGIC):len(MAGIC) + 1] != b'\x01':
         scan.problems.append('it does not begin as an mcap file')
     pos = len(MAGIC)
     while pos < len(data):
@@ -425,7 +428,7 @@ def _search(data, scan: McapScan) -> None:
 
 def _summary(data, start: int, end: int) -> dict:
     """The records of the summary section: schemas, channels, chunk indexes, statistics."""
-    found = {'schemas': {}, 'channels': {}, 'chunk_indexes': [], 'statistics': None}
+    found = {'records': [], 'chunk_indexes': [], 'statistics': None}
     pos = start
     while pos < end:
         cursor = _Cursor(data, pos, end)
@@ -434,11 +437,9 @@ def _summary(data, start: int, end: int) -> dict:
         if body.end > end:
             raise BadRecord('a summary record runs past the footer')
         if op == 0x03:
-            schema = _schema(data, body.pos, body.end)
-            found['schemas'][schema.id] = schema
+            found['records'].append(_schema(data, body.pos, body.end))
         elif op == 0x04:
-            channel = _channel(data, body.pos, body.end)
-            found['channels'][channel.id] = channel
+            found['records'].append(_channel(data, body.pos, body.end))
         elif op == 0x08:
             start_ns, end_ns, offset, length_ = body.unpack('<QQQQ')
             offsets = body.take(body.u32())
@@ -475,9 +476,12 @@ def _summary_matches(data, scan: McapScan) -> bool:
     if not len(MAGIC) <= summary_start <= footer_start:
         return False
     found = _summary(data, summary_start, footer_start)
-    if any(scan.schemas.get(i) != s for i, s in found['schemas'].items()) or \
-            any(scan.channels.get(i) != c for i, c in found['channels'].items()):
-        return False
+    for record in found['records']:
+        known = scan.schemas if isinstance(record, Schema) else scan.channels
+        if known.get(record.id) != record:
+            return False
+    if found['records'] and len(found['records']) != len(scan.schemas) + len(scan.channels):
+        return False  # readers take the schemas and channels from the summary alone
     whole = {chunk.offset: chunk for chunk in scan.chunks if chunk.salvaged is None}
     indexes = found['chunk_indexes']
     if sorted(offset for offset, *_ in indexes) != sorted(whole):
@@ -512,6 +516,8 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
             _walk(data, scan)
             if thorough and scan.problems:
                 _search(data, scan)
+            summary_start = scan.footer[0] if scan.finished and scan.footer[0] else scan.size
+            _add(scan, [record for pos, record in scan.outside if pos < summary_start])
             if scan.finished:
                 try:
                     matches = _summary_matches(data, scan)
@@ -524,6 +530,9 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
                 scan.problems.append('its end (the index) is damaged')
             else:
                 scan.unfinished.append('it has no index')
+            for _pos, record in scan.outside:  # the summary's copies, where nothing else is left
+                known = scan.schemas if isinstance(record, Schema) else scan.channels
+                known.setdefault(record.id, record)
     return scan
 
 

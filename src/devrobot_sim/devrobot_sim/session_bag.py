@@ -632,6 +632,8 @@ def read_session(path, allow_partial: bool = False) -> tuple:
                               '.mcap or .db3 file')
     else:
         raise SessionBagError(f'bag {path}: unknown storage {health.storage!r}')
+    if not decoders and health.storage == 'mcap' and not health.ok:
+        raise _damage(health)  # nothing of a session is readable, not even in part
     if not decoders:
         raise SessionBagError(f'bag {path} has no images, motor commands or motor states; '
                               f'its topics: {", ".join(sorted(session.message_counts)) or "none"}')
