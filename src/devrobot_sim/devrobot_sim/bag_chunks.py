@@ -62,7 +62,7 @@ class ChunkedMcapWriter(McapWriter):
         self.message_start_time = NO_TIME
         self.message_end_time = 0
         self.channel_stats: dict = {}
-        self.sync = True  # fsync every flush; a repair turns it off until close
+        self.sync = True  # sync every flush; else the caller calls sync_to_disk()
         self._on_disk = self._state()
 
     # ------------------------------------------------------------ records
@@ -137,6 +137,10 @@ class ChunkedMcapWriter(McapWriter):
             self.chunk = _empty_chunk()
             raise
         self._on_disk = self._state()
+
+    def sync_to_disk(self) -> None:
+        """Sync what earlier flushes wrote (safe from another thread); OSError if it fails."""
+        self.bio.sync()
 
     def close(self, version: int, metadata: str) -> None:
         """Flush, then write the summary and the footer (rosbags' layout) and sync them."""

@@ -269,7 +269,7 @@ def _chunk_header(data, pos: int) -> tuple:
     return start_ns, end_ns, size, crc, compression, compressed, cursor.pos
 
 
-def _read_chunk(data, pos: int, keep: bool = False) -> tuple:
+def _read_chunk(data, pos: int, keep: bool = False, check_crc: bool = True) -> tuple:
     """(Chunk, its schemas and channels, its messages if `keep`) of a whole chunk at `pos`.
 
     Raises BadRecord (CutOff when the file ends inside it) unless every check passes.
@@ -279,7 +279,7 @@ def _read_chunk(data, pos: int, keep: bool = False) -> tuple:
     if end > len(data):
         raise CutOff('the file ends inside a chunk')
     raw = _decompress(compression, data[data_start:end], size)
-    if crc and crc32(raw) != crc:
+    if check_crc and crc and crc32(raw) != crc:
         raise BadRecord('a chunk fails its checksum')
     counts, records, messages = _chunk_records(raw, start_ns, end_ns, keep=keep)
     chunk = Chunk(pos, end, start_ns, end_ns, size, crc, compression, compressed, counts,
@@ -543,8 +543,9 @@ def _chunk_messages(data, chunk: Chunk, wanted: set) -> Iterator[tuple]:
     """A sentinel at the chunk's start time, then its wanted messages in time order."""
     yield (chunk.start_ns, chunk.offset, -1, 0, b'')
     messages = chunk.salvaged
-    if messages is None:  # checked again, as the file may have changed since the scan
-        _chunk, _records, messages = _read_chunk(data, chunk.offset, keep=True)
+    if messages is None:  # the scan checked its CRC; sizes and records are checked again
+        _chunk, _records, messages = _read_chunk(data, chunk.offset, keep=True,
+                                                 check_crc=False)
     messages = sorted((m for m in messages if m[1] in wanted), key=lambda m: m[0])
     for order, (log_ns, channel, payload) in enumerate(messages):
         yield (log_ns, chunk.offset, order, channel, payload)

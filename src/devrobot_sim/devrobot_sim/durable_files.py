@@ -96,8 +96,9 @@ class StagedFile:
     """A new append-only file written in whole commits; the writer's `bio` for rosbags' mcap.
 
     `write` and `tell` behave as on a file (offsets count the staged bytes too); `commit`
-    writes what is staged and syncs it. A failed commit drops the staged bytes and cuts the
-    file back to its last commit before raising, so what is on disk stays a clean prefix.
+    writes what is staged (and syncs it, or leaves that to `sync`). A failed commit drops the
+    staged bytes and cuts the file back to its last commit before raising, so what is on disk
+    stays a clean prefix.
     """
 
     def __init__(self, path):
@@ -105,9 +106,9 @@ class StagedFile:
         self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                           0o644)
         lock_file(self.fd)  # a new file: no one else holds it
-        self.committed = 0  # bytes written to the file
+        self.committed = 0  # bytes written to the file (a kill keeps them)
+        self.synced = 0  # bytes synced to the disk (a power loss keeps them)
         self.staged = bytearray()
-        self._unsynced = True  # the file itself is new: its name still has to reach the disk
         self._folder_synced = False
 
     def write(self, data) -> int:
@@ -126,21 +127,30 @@ class StagedFile:
 
     def commit(self, sync: bool = True) -> None:
         """Write the staged bytes; with `sync`, also make them (and all before) durable."""
-        if not self.staged and not (sync and self._unsynced):
-            return
-        try:
-            write_all(self.fd, self.staged)
-            if sync:
-                os.fsync(self.fd)
-        except OSError:
-            self.roll_back()
-            raise
-        self.committed += len(self.staged)
-        self.staged.clear()
-        self._unsynced = not sync
-        if sync and not self._folder_synced:  # the file's name must survive a power loss too
-            sync_folder(self.path.parent)
-            self._folder_synced = True
+        if self.staged:
+            try:
+                write_all(self.fd, self.staged)
+            except OSError:
+                self.roll_back()
+                raise
+            self.committed += len(self.staged)
+            self.staged.clear()
+        if sync:
+            self.sync()
+
+    def sync(self) -> None:
+        """Make every committed byte durable (another thread may call this; it takes no lock).
+
+        Raises OSError when the OS cannot (an I/O error): the bytes may then be lost on a
+        power loss, though a process kill keeps them.
+        """
+        target = self.committed
+        if target > self.synced or not self._folder_synced:
+            os.fsync(self.fd)
+            if not self._folder_synced:  # the file's name must survive a power loss too
+                sync_folder(self.path.parent)
+                self._folder_synced = True
+            self.synced = max(self.synced, target)
 
     def roll_back(self) -> None:
         """Forget the staged bytes and cut the file back to its last commit (best effort)."""

@@ -236,6 +236,7 @@ class SessionBagWriter:
         self._stop = threading.Event()
         self._flusher = None
         if self._chunked and flush_in_background:
+            self._writer.storage.sync = False  # the thread syncs, off the recording's path
             self._flusher = threading.Thread(target=self._flush_when_due, daemon=True,
                                              name=f'bag flush {self.path.name}')
             self._flusher.start()
@@ -311,8 +312,9 @@ class SessionBagWriter:
         self._frames_on_disk, self.steps_on_disk = self.frames_written, self.steps_written
 
     def _flush_when_due(self) -> None:
-        """The background flusher: keeps to the time budget while no step is written."""
-        period = min(max(self.bag_config.bag_flush_interval_s / 10, 0.01), 0.5)
+        """The background flusher: keeps to the time budget while no step is written, and
+        syncs what flushes wrote (a kill keeps written chunks; a power loss, synced ones)."""
+        period = min(max(self.bag_config.bag_flush_interval_s / 10, 0.01), 0.1)
         while not self._stop.wait(period):
             with self._lock:
                 if self.closed or self.failure:
@@ -323,9 +325,18 @@ class SessionBagWriter:
                     except OSError as error:
                         self._fail(error)
                         return
+            try:
+                self._writer.storage.sync_to_disk()
+            except OSError as error:  # an I/O error: what was written may not be durable
+                with self._lock:
+                    self._fail(error, roll_back=False)
+                return
 
-    def _fail(self, error: OSError) -> None:
+    def _fail(self, error: OSError, roll_back: bool = True) -> None:
         """After a failed flush: count only what is on disk, and stop recording."""
+        if not roll_back:
+            self.failure = f'cannot write to bag {self.path} ({_reason(error)}): recording stopped'
+            return
         storage, writer = self._writer.storage, self._writer
         writer.counts = {c.id: storage.channel_stats.get(c.id, 0) for c in writer.connections}
         writer.min_timestamp = storage.message_start_time

@@ -23,6 +23,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
+from devrobot_sim.durable_files import write_atomically
 from devrobot_world_model.metrics import METRICS_FILE, read_metrics
 
 REPORT_FILE = 'report.html'
@@ -151,7 +152,7 @@ def write_report(run_dir: str | os.PathLike, panel: FramePanel | None = None,
     body = [f'<h1>{html.escape(title)}</h1>']
     if panel is not None:
         png = _png_bytes(frame_panel_image(panel))
-        _write_atomically(run_dir / FRAMES_FILE, png)
+        write_atomically(run_dir / FRAMES_FILE, png)
         encoded = base64.b64encode(png).decode('ascii')
         body += ['<h2>Current, reconstructed and predicted frames</h2>',
                  f'<img alt="frames" src="data:image/png;base64,{encoded}"/>']
@@ -165,7 +166,7 @@ def write_report(run_dir: str | os.PathLike, panel: FramePanel | None = None,
             'img{image-rendering:pixelated;max-width:100%}</style></head><body>'
             + '\n'.join(body) + '</body></html>\n')
     path = run_dir / REPORT_FILE
-    _write_atomically(path, page.encode('utf-8'))
+    write_atomically(path, page.encode('utf-8'))
     return path
 
 
@@ -183,9 +184,3 @@ def _curve_sections(metrics_path: pathlib.Path) -> list:
         charts = ''.join(svg_chart(name, *series[name]) for name in names)
         parts.append(f'<h3>{html.escape(group)}</h3><div class="charts">{charts}</div>')
     return parts
-
-
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
