@@ -281,8 +281,8 @@ def test_a_second_ctrl_c_while_shutting_down_leaves_a_whole_bag(tmp_path, gap_s)
     assert json.loads((out / 'stats.json').read_text())['steps'] == len(commands)
 
 
-def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_old_stats(tmp_path, capsys,
-                                                                      monkeypatch):
+def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_old_stats(
+        tmp_path, capsys, monkeypatch):
     out = tmp_path / 'run'
     out.mkdir()
     (out / 'stats.json').write_text('{"steps": 7}\n')  # a previous run's

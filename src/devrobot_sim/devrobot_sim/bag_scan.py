@@ -63,7 +63,7 @@ class Channel:
     def qos_text(self) -> str:
         """The channel's `offered_qos_profiles` entry (how rosbag2 stores QoS), or ''."""
         try:
-            cursor = _Cursor(self.metadata, 0, len(self.metadata))
+            cursor = Cursor(self.metadata, 0, len(self.metadata))
             while cursor.pos < cursor.end:
                 key, value = cursor.text(), cursor.text()
                 if key == 'offered_qos_profiles':
@@ -121,7 +121,7 @@ class McapScan:
         return counts
 
 
-class _Cursor:
+class Cursor:
     """Reads little-endian fields from data[pos:end]; BadRecord past the end."""
 
     def __init__(self, data, pos: int, end: int):
@@ -155,13 +155,13 @@ class _Cursor:
             raise BadRecord('a text field is not UTF-8') from None
 
 
-def _schema(data, start: int, end: int) -> Schema:
-    cursor = _Cursor(data, start, end)
+def parse_schema(data, start: int, end: int) -> Schema:
+    cursor = Cursor(data, start, end)
     return Schema(cursor.u16(), cursor.text(), cursor.text(), cursor.text())
 
 
-def _channel(data, start: int, end: int) -> Channel:
-    cursor = _Cursor(data, start, end)
+def parse_channel(data, start: int, end: int) -> Channel:
+    cursor = Cursor(data, start, end)
     return Channel(cursor.u16(), cursor.u16(), cursor.text(), cursor.text(), cursor.blob())
 
 
@@ -242,9 +242,9 @@ def _chunk_records(raw: bytes, start_ns: int, end_ns: int, whole: bool = True,
                 if keep:
                     messages.append((log_ns, channel, raw[body + 22:end]))
             elif op == 0x03:
-                records.append(_schema(raw, body, end))
+                records.append(parse_schema(raw, body, end))
             elif op == 0x04:
-                records.append(_channel(raw, body, end))
+                records.append(parse_channel(raw, body, end))
             elif op not in OP_NAMES and op < 0x80:
                 raise BadRecord(f'an unknown record type 0x{op:02x} in a chunk')
             pos = end
@@ -256,7 +256,7 @@ def _chunk_records(raw: bytes, start_ns: int, end_ns: int, whole: bool = True,
 
 def _chunk_header(data, pos: int) -> tuple:
     """(start ns, end ns, uncompressed size, crc, compression, compressed size, data start)."""
-    cursor = _Cursor(data, pos + 9, len(data))
+    cursor = Cursor(data, pos + 9, len(data))
     start_ns, end_ns, size, crc = cursor.unpack('<QQQI')
     compression = cursor.text()
     if compression not in ('', 'zstd', 'lz4'):
@@ -356,16 +356,16 @@ def _record(data, pos: int, scan: McapScan) -> int:
         scan.finished = True
         return size
     if op == 0x03:
-        scan.outside.append((pos, _schema(data, body, end)))
+        scan.outside.append((pos, parse_schema(data, body, end)))
     elif op == 0x04:
-        scan.outside.append((pos, _channel(data, body, end)))
+        scan.outside.append((pos, parse_channel(data, body, end)))
     elif op == 0x05:
         if length < 22:
             raise BadRecord('a message record too short for its fields')
         channel, _sequence, log_ns = struct.unpack_from('<HIQ', data, body)
         scan.loose.append((log_ns, channel, body + 22, end))
     elif op == 0x07:
-        cursor = _Cursor(data, body, end)
+        cursor = Cursor(data, body, end)
         cursor.u16()
         entries = cursor.u32()
         if 6 + entries != length or entries % 16:
@@ -375,7 +375,7 @@ def _record(data, pos: int, scan: McapScan) -> int:
     elif op == 0x01:
         if pos != len(MAGIC):
             raise BadRecord('a second header')
-        profile = _Cursor(data, body, end).text()
+        profile = Cursor(data, body, end).text()
         if profile != 'ros2':  # what rosbag2 writes and rosbags insists on
             scan.problems.append(f'its header names the profile {profile!r}, not ros2')
     elif op not in OP_NAMES and op < 0x80:  # 0x80 and up: private records, to be skipped
@@ -423,84 +423,6 @@ def _search(data, scan: McapScan) -> None:
         scan.chunks = sorted(scan.chunks + found, key=lambda chunk: chunk.offset)
 
 
-# ---------------------------------------------------------------- the summary
-
-
-def _summary(data, start: int, end: int) -> dict:
-    """The records of the summary section: schemas, channels, chunk indexes, statistics."""
-    found = {'records': [], 'chunk_indexes': [], 'statistics': None}
-    pos = start
-    while pos < end:
-        cursor = _Cursor(data, pos, end)
-        op, length = cursor.unpack('<BQ')
-        body = _Cursor(data, cursor.pos, cursor.pos + length)
-        if body.end > end:
-            raise BadRecord('a summary record runs past the footer')
-        if op == 0x03:
-            found['records'].append(_schema(data, body.pos, body.end))
-        elif op == 0x04:
-            found['records'].append(_channel(data, body.pos, body.end))
-        elif op == 0x08:
-            start_ns, end_ns, offset, length_ = body.unpack('<QQQQ')
-            offsets = body.take(body.u32())
-            index = dict(struct.iter_unpack('<HQ', offsets)) if len(offsets) % 10 == 0 \
-                else None
-            index_length = body.u64()
-            compression = body.text()
-            compressed, size = body.unpack('<QQ')
-            found['chunk_indexes'].append((offset, (start_ns, end_ns, length_, size,
-                                                    compressed, compression), index,
-                                           index_length))
-        elif op == 0x0B:
-            total = body.unpack('<QHIIIIQQ')
-            per_channel = body.take(body.u32())
-            found['statistics'] = (total[0], total[5], dict(struct.iter_unpack('<HQ', per_channel))
-                                   if len(per_channel) % 10 == 0 else None)
-        pos = body.end
-    return found
-
-
-def _index_counts(offset: int, length: int, index: dict, index_length: int) -> dict:
-    """Messages per channel as rosbags infers them from a chunk index's offsets."""
-    ordered = sorted((at, channel) for channel, at in index.items())
-    ends = [at for at, _ in ordered[1:]] + [offset + length + index_length]
-    return {channel: (end - at - 15) // 16 for (at, channel), end in zip(ordered, ends)
-            if end - at - 15}
-
-
-def _summary_matches(data, scan: McapScan) -> bool:
-    summary_start = scan.footer[0]
-    footer_start = len(data) - len(MAGIC) - FOOTER_RECORD
-    if summary_start == 0:  # no summary: readers scan the file, as this one does
-        return True
-    if not len(MAGIC) <= summary_start <= footer_start:
-        return False
-    found = _summary(data, summary_start, footer_start)
-    for record in found['records']:
-        known = scan.schemas if isinstance(record, Schema) else scan.channels
-        if known.get(record.id) != record:
-            return False
-    if found['records'] and len(found['records']) != len(scan.schemas) + len(scan.channels):
-        return False  # readers take the schemas and channels from the summary alone
-    whole = {chunk.offset: chunk for chunk in scan.chunks if chunk.salvaged is None}
-    indexes = found['chunk_indexes']
-    if sorted(offset for offset, *_ in indexes) != sorted(whole):
-        return False
-    for offset, fields, index, index_length in indexes:
-        chunk = whole[offset]
-        if fields != (chunk.start_ns, chunk.end_ns, chunk.end - offset, chunk.uncompressed_size,
-                      chunk.compressed_size, chunk.compression) or index is None or \
-                index_length != chunk.index_end - chunk.end or \
-                _index_counts(offset, fields[2], index, index_length) != chunk.counts:
-            return False
-    statistics = found['statistics']
-    counts = {channel: n for channel, n in scan.counts.items()}
-    return statistics is None or (
-        statistics[0] == sum(counts.values()) and statistics[1] == len(whole)
-        and statistics[2] is not None
-        and {c: n for c, n in statistics[2].items() if n} == counts)
-
-
 def scan_mcap(path, thorough: bool = False) -> McapScan:
     """Scan one mcap file. `thorough`: after damage, also search the whole file for chunks.
 
@@ -519,8 +441,9 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
             summary_start = scan.footer[0] if scan.finished and scan.footer[0] else scan.size
             _add(scan, [record for pos, record in scan.outside if pos < summary_start])
             if scan.finished:
+                from devrobot_sim.bag_summary import summary_matches
                 try:
-                    matches = _summary_matches(data, scan)
+                    matches = summary_matches(data, scan)
                 except BadRecord:
                     matches = False
                 if not matches:

@@ -162,7 +162,7 @@ class StagedFile:
             pass
 
     def close(self) -> None:
-        """Commit what is staged, then close (also closed when the commit fails)."""
+        """Commit what is staged and close the file (also when the commit fails)."""
         try:
             self.commit()
         finally:

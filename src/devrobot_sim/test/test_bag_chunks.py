@@ -1,5 +1,7 @@
-"""The session writer's way to the disk: small synced chunks with CRCs, on a time and size
-budget, a full disk, and signals while it closes."""
+"""The session writer's way to the disk: small synced chunks with CRCs.
+
+On a time and a size budget, on a full disk, and with signals while it closes.
+"""
 
 import os
 import signal

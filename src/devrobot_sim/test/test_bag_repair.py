@@ -1,5 +1,7 @@
-"""`devrobot repair`: killed, cut-off and damaged bags made readable again, keeping every whole
-message; whole bags, bags still recording and non-bags left alone."""
+"""`devrobot repair`: killed, cut-off and damaged bags made readable again.
+
+Every whole message is kept; whole bags, bags still recording and non-bags are left alone.
+"""
 
 import argparse
 import errno
@@ -24,7 +26,7 @@ def partial_events(bag):
 
 
 def check_readers_agree(bag, messages):
-    """rosbags and, where installed, Foxglove's mcap reader read the repaired bag whole."""
+    """Check that rosbags and Foxglove's mcap reader (where installed) read the bag whole."""
     with Reader(bag) as reader:
         assert sum(1 for _ in reader.messages()) == messages
     mcap_reader = pytest.importorskip('mcap.reader')
