@@ -130,8 +130,8 @@ def main() -> None:
             seconds = [row['lost'] / row['steps_per_s'] for row in rows if row['steps_per_s']]
             print(f'SIGKILL: {len(rows)} trials, steps lost: max {max(lost)}, '
                   f'mean {sum(lost) / len(lost):.1f}; as time at the run\'s pace: max '
-                  f'{max(seconds, default=0.0):.2f} s; every kept step whole: '
-                  f"{all(row['kept'] == row['on_disk'] for row in rows)}")
+                  f'{1000 * max(seconds, default=0.0):.0f} ms; repair kept every step on '
+                  f"disk: {all(row['kept'] == row['on_disk'] for row in rows)}")
         results = [double_sigint(Path(folder) / f'sigint_{trial}', rng)
                    for trial in range(args.double_sigint)]
         for trial, result in enumerate(results):

@@ -153,12 +153,13 @@ def _connect(health: BagHealth) -> None:
                 health.problems.append(f'{scan.path.name}: {count} messages of an unknown '
                                        f'channel {channel}')
     health.connections = list(keys.values())
+    health.readable = {c.topic: 0 for c in health.connections}
     by_id = {c.id: c for c in health.connections}
     for index, scan in enumerate(health.scans):
         for channel, count in scan.counts.items():
             if (index, channel) in health.routes:
                 topic = by_id[health.routes[index, channel]].topic
-                health.readable[topic] = health.readable.get(topic, 0) + count
+                health.readable[topic] += count
 
 
 def _compare_counts(health: BagHealth) -> None:
