@@ -6,9 +6,13 @@ robot type, action space and configuration; also stored in the metadata's custom
 written with mcap storage, zstd chunk compression and metadata version 8, which Humble and Jazzy
 both read, and plays back with `ros2 bag play`.
 
-The reader also takes bags recorded by `ros2 bag record` of those topics (any namespace, mcap
-or sqlite3, with or without the info topic) and yields one time-ordered stream of Frame,
-MotorCommand and MotorOutcome events.
+The writer puts whole steps on disk in small chunks with CRCs, at least every
+`bag_flush_interval_s` (SessionBagConfig), so a kill, a power loss or a full disk costs at most
+the last window; its close() lets no signal cut it short. The reader also takes bags recorded by
+`ros2 bag record` of those topics (any namespace, mcap or sqlite3, with or without the info
+topic) and yields one time-ordered stream of Frame, MotorCommand and MotorOutcome events; an
+mcap bag is checked whole first (session_reading, bag_health), and a damaged one is refused
+with DamagedBagError unless its readable part is asked for.
 """
 
 from __future__ import annotations
