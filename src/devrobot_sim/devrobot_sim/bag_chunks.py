@@ -4,7 +4,8 @@ rosbags' own McapWriter keeps a chunk in memory until it reaches 1 MiB and write
 buffer, so a kill loses everything since the last full megabyte, and its chunks say CRC 0.
 `ChunkedMcapWriter` keeps rosbags' record layout but writes a chunk only when `flush()` is
 called (the session writer calls it on its time and size budget, between whole steps), syncs
-it to disk, and fills in the chunk's CRC-32 so a reader can tell a damaged chunk. A flush that
+it (at once, or later through `sync_to_disk()` when `sync` is off), and fills in the chunk's
+CRC-32 so a reader can tell a damaged chunk. A flush that
 fails (a full disk) is undone: the file is cut back to the last chunk that was written and the
 counts forget the lost messages, so `close()` can still finish a bag of what is on disk.
 """
@@ -105,7 +106,7 @@ class ChunkedMcapWriter(McapWriter):
         return self.chunk.bio.tell()
 
     def flush(self) -> None:
-        """Write the pending chunk and its message index to disk, synced.
+        """Write the pending chunk and its message index to the file (synced if `sync`).
 
         Raises OSError (e.g. ENOSPC) after undoing it: the file ends at the previous flush
         and the counts no longer include the pending messages.
