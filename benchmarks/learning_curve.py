@@ -20,15 +20,15 @@ import time
 
 import torch
 
-from devrobot_sim.motor import Transition
+from devrobot_core.motor import Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.cli_support import add_learning_arguments, learning_configs
-from devrobot_world_model.eval_command import make_predict_fn
-from devrobot_world_model.evaluation import evaluate
-from devrobot_world_model.learner import Learner
-from devrobot_world_model.metrics import RecordingLogger
-from devrobot_world_model.prediction_api import PredictionModel
+from devrobot_world_model.commands.cli_support import add_learning_arguments, learning_configs
+from devrobot_world_model.commands.eval_command import make_predict_fn
+from devrobot_world_model.evaluation.evaluation import evaluate
+from devrobot_world_model.learning.learner import Learner
+from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.model.prediction_api import PredictionModel
 
 
 def scores(learner: Learner, world: ToroidalDotConfig, seed: int) -> dict:

@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     except ImportError:
         pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
-        from devrobot_world_model.cli_support import add_learning_arguments
+        from devrobot_world_model.commands.cli_support import add_learning_arguments
     except ImportError:
         return
     add_learning_arguments(parser, skip=SHARED_FLAGS)
@@ -194,8 +194,8 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
 def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
     try:
-        from devrobot_world_model.cli_support import learning_configs
-        from devrobot_world_model.learner import Learner
+        from devrobot_world_model.commands.cli_support import learning_configs
+        from devrobot_world_model.learning.learner import Learner
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
     learner_config, model_configs = learning_configs(

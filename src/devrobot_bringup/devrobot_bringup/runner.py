@@ -9,11 +9,11 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from devrobot_bringup.session_stats import SessionStats
-from devrobot_sim.exploration import ExplorationCore
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.robot import Robot
-from devrobot_sim.session_bag import CtrlCDeferred
+from devrobot_core.bags.session_bag import CtrlCDeferred
+from devrobot_core.exploration import ExplorationCore
+from devrobot_core.interactive import StopRequested
+from devrobot_core.robot import Robot
+from devrobot_core.session_stats import SessionStats
 
 
 def run_session(robot: Robot, core: ExplorationCore, steps: int, recorder,

@@ -4,12 +4,12 @@ import numpy as np
 
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.autoencoders import CnnAutoencoderConfig
-from devrobot_world_model.evaluation import action_blind_predictor, evaluate
-from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.metrics import RecordingLogger
-from devrobot_world_model.predictors import TransformerPredictorConfig
-from devrobot_world_model.world_model import WorldModelConfig
+from devrobot_world_model.evaluation.evaluation import action_blind_predictor, evaluate
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.model.autoencoders import CnnAutoencoderConfig
+from devrobot_world_model.model.predictors import TransformerPredictorConfig
+from devrobot_world_model.model.world_model import WorldModelConfig
 from test_learner import drive
 
 WORLD = ToroidalDotConfig(image_size=32, dot_radius=2, move_pixels=5, seed=4)
@@ -29,7 +29,7 @@ def test_a_short_run_learns_what_each_action_does(tmp_path):
 
     def predict(frames, action_indices):
         import torch
-        from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+        from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
         with torch.no_grad():
             latents = model.encode(to_unit_images(torch.from_numpy(frames)))[:, None]
             actions = torch.from_numpy(np.asarray(action_indices))[:, None]

@@ -1,0 +1,128 @@
+"""`devrobot train`: learn a world model offline from recorded session bags.
+
+The bags' transitions go through the same assembler and the same Learner as a live session, so
+`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`) and a second call
+resumes from it. Without a robot to wait for, one 0.2 s step of a session costs only its share of
+the minibatch updates, which is what makes this far faster than real time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
+    parser.add_argument('--bag', nargs='+', required=True, metavar='PATH',
+                        help='Session bag folders (recorded by devrobot run or ros2 bag record).')
+    parser.add_argument('--out', required=True, metavar='DIR',
+                        help='Run folder for checkpoints and metrics (resumed when present).')
+    parser.add_argument('--epochs', type=int, default=1,
+                        help='Passes over the bags (default: 1).')
+    parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='Train on the readable part of damaged or unfinished bags '
+                        '(otherwise they are refused; `devrobot repair BAG` fixes them).')
+    parser.add_argument('--filter-action', metavar='FILTER',
+                        help='Learn only from commands matching FILTER: an action index (1) '
+                        'or values (right=0.12, left=0,right=0.12,duration=0.2).')
+    parser.add_argument('--until-plateau', action='store_true',
+                        help='Repeat the bags until the predictor loss stops improving '
+                        '(--patience, --min-delta, --min-epochs, --max-epochs); '
+                        'replaces --epochs.')
+    add_config_arguments(parser, PlateauConfig)
+    add_learning_arguments(parser, skip=('policy', 'epsilon', 'quality_gate',
+                                         'quality_threshold'))
+
+
+def bag_action_space(sessions: list) -> tuple:
+    """The action space every bag agrees on; UsageError when they differ or none says."""
+    from devrobot_core.motor import action_space_from_dicts, MotorCommand
+    spaces = {}
+    for session in sessions:
+        if not session.action_space:
+            raise UsageError(f'bag {session.path} has no session info (action space); record '
+                             'it with devrobot run or import it with devrobot import-session')
+        commands = tuple(session.action_space)
+        spaces[str(session.path)] = (commands if isinstance(commands[0], MotorCommand)
+                                     else action_space_from_dicts(commands))
+    first = next(iter(spaces.values()))
+    for path, space in spaces.items():
+        if len(space) != len(first) or not all(a.same_action(b) for a, b in zip(space, first)):
+            raise UsageError(f'bag {path} has another action space than {sessions[0].path}')
+    return first
+
+
+def main(args: argparse.Namespace) -> int:
+    from devrobot_core.bags.session_bag import read_session, SessionBagError
+    from devrobot_core.transitions import transitions_from_events
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner
+
+    if args.epochs < 1:
+        raise UsageError('--epochs must be at least 1')
+    try:
+        sessions = [read_session(path, args.allow_partial)[0] for path in args.bag]
+    except SessionBagError as error:
+        raise UsageError(str(error)) from None
+    for session in sessions:
+        if session.damage:
+            print(f'devrobot train: {session.damage}; training on its readable part',
+                  file=sys.stderr)
+    action_space = bag_action_space(sessions)
+    try:
+        action_filter = (parse_action_filter(args.filter_action, action_space)
+                         if args.filter_action else None)
+        plateau = (PlateauDetector(config_from_arguments(PlateauConfig, args))
+                   if args.until_plateau else None)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    epochs = plateau.config.max_epochs if plateau else args.epochs
+    learner_config, model_configs = learning_configs(args, policy='random')
+    out = pathlib.Path(args.out)
+    learner = Learner(action_space, learner_config, model_configs, run_dir=out)
+    started, session_s, transitions = time.perf_counter(), 0.0, 0
+    try:
+        for _ in range(epochs):
+            epoch_metrics = []
+            for path in args.bag:
+                _, events = read_session(path, args.allow_partial)
+                first_ns = None
+                for transition in filter_transitions(transitions_from_events(events),
+                                                     action_filter):
+                    epoch_metrics.append(learner.observe(transition))
+                    transitions += 1
+                    if first_ns is None:
+                        first_ns = transition.frame.stamp_ns
+                    last_ns = transition.next_frame.stamp_ns
+                if first_ns is not None:  # the recorded session's own duration
+                    session_s += (last_ns - first_ns) * 1e-9
+            if plateau is not None and plateau.update(epoch_loss(epoch_metrics)):
+                break
+    except SessionBagError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        learner.close()
+    wall_s = time.perf_counter() - started
+    summary = {'bags': [str(p) for p in args.bag], 'out': str(out),
+               'epochs': plateau.epochs if plateau else args.epochs,
+               'transitions': transitions, 'updates': learner.updates,
+               'steps_total': learner.steps, 'wall_s': round(wall_s, 2),
+               'session_s': round(session_s, 2),
+               'faster_than_real_time': round(session_s / wall_s, 1) if wall_s else None}
+    if transitions == 0:
+        raise UsageError('the bags hold no usable transitions (completed commands with an image '
+                         'before and after)')
+    print(json.dumps(summary) if args.json else
+          f"trained on {transitions} transitions ({learner.updates} updates) in {wall_s:.1f} s, "
+          f"{summary['faster_than_real_time']}x real time; checkpoints in {out / 'checkpoints'}")
+    return 0

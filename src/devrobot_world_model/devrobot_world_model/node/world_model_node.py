@@ -1,0 +1,137 @@
+"""ROS 2 node: the world model learns from camera images and motor states and picks commands.
+
+Subscribes `camera/image_raw` (sensor-data QoS) and `motor/state`; publishes `motor/command`
+(never with observe_only); for inspection `world_model/reconstruction`, one
+`world_model/prediction/action_<i>` image per action, `world_model/scores` (one per action),
+metrics on `/diagnostics` and as `world_model/metrics/<key>` Float64 topics (rqt_plot,
+Foxglove). Interactive: proposals on `world_model/proposal`, decided through the
+`world_model/accept` service or an action index on `world_model/override`. All logic lives in
+ExplorationCore, ProposalGate and the learner; the learner saves its checkpoint in `close()`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
+from devrobot_interfaces.msg import MotorState
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import UInt8
+from std_srvs.srv import Trigger
+
+from devrobot_core.conversions import (build_motor_command, frame_from_image,
+                                       motor_outcome_from_msg, ros_message_classes)
+from devrobot_core.exploration import ExplorationCore
+from devrobot_core.interactive import StopRequested
+from devrobot_core.ros.node_support import declare_config, spin_node
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.model.world_model import CONFIG_CLASSES
+from devrobot_world_model.node.command_watch import overdue
+from devrobot_world_model.node.inspection_publisher import InspectionPublisher
+from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
+from devrobot_world_model.node.proposal_gate import NothingProposed, ProposalGate
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class WorldModelNode(Node):
+    """Feeds camera frames and motor states to the exploration core; sends its commands."""
+
+    def __init__(self, node_name: str = 'world_model'):
+        super().__init__(node_name)
+        self.config = declare_config(self, WorldModelNodeConfig)
+        learner_config = declare_config(self, LearnerConfig)
+        model_configs = [declare_config(self, kind) for kind in CONFIG_CLASSES]
+        self.policy = build_policy(self.config, learner_config, model_configs)
+        self.core = ExplorationCore(self.config.commands(), self.policy,
+                                    observe_only=self.config.observe_only)
+        self.gate = ProposalGate(self.core, self.config.interactive)
+        self.classes, self.frames_seen = ros_message_classes(), 0
+        if not self.config.observe_only:
+            self.command_pub = self.create_publisher(MotorCommandMsg, 'motor/command', RELIABLE)
+        self.inspection = InspectionPublisher(self, len(self.core.action_space), self.classes)
+        self.create_subscription(Image, 'camera/image_raw', self.on_image,
+                                 qos_profile_sensor_data)
+        self.create_subscription(MotorState, 'motor/state', self.on_state, RELIABLE)
+        if self.config.interactive:
+            self.proposal_pub = self.create_publisher(MotorCommandMsg, 'world_model/proposal', 1)
+            self.create_service(Trigger, 'world_model/accept', self.on_accept)
+            self.create_subscription(UInt8, 'world_model/override', self.on_override, 10)
+        self.get_logger().info(f'world model for {self.config.robot_type}: policy '
+                               f'{learner_config.policy}, learning {self.config.learning}, '
+                               f'checkpoints in {self.config.checkpoint_folder()}')
+
+    def now_ns(self) -> int:
+        return self.get_clock().now().nanoseconds
+
+    def on_image(self, msg: Image) -> None:
+        try:
+            frame = frame_from_image(msg)
+        except ValueError as error:
+            self.get_logger().warning(f'dropped a camera image: {error}')
+            return
+        now_ns = self.now_ns()
+        if self.gate.pending is None and overdue(self.core.in_flight, now_ns,
+                                                 self.config.state_timeout_s):
+            self.get_logger().warning('no motor/state for the last command: acting again')
+            self.core.release()
+        try:
+            proposed = self.core.on_frame(frame, now_ns)
+        except StopRequested as stop:  # a recorded policy is used up: watch from now on
+            self.get_logger().info(f'{stop}; observing only from now on')
+            self.core.observe_only, proposed = True, None
+        command = self.gate.offer(proposed, self.core.last_action)
+        if command is not None:
+            self.command_pub.publish(build_motor_command(self.classes, command))
+        elif proposed is not None:  # interactive: held until a person decides
+            self.proposal_pub.publish(build_motor_command(self.classes, proposed))
+            self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
+                                   'world_model/accept or publish an index on '
+                                   'world_model/override')
+        self.inspection.publish_metrics(self.core.take_metrics())
+        self.frames_seen += 1
+        every = self.config.inspect_every_frames
+        if every and self.frames_seen % every == 0 and hasattr(self.policy, 'inspect'):
+            self.inspection.publish_inspection(frame.stamp_ns, self.policy.inspect(frame.pixels))
+
+    def on_state(self, msg: MotorState) -> None:
+        try:
+            self.core.on_outcome(motor_outcome_from_msg(msg))
+        except ValueError as error:
+            self.get_logger().warning(f'dropped a motor state: {error}')
+            return
+        self.inspection.publish_metrics(self.core.take_metrics())
+
+    def on_accept(self, request, response):
+        return self.decide(response, lambda now_ns: self.gate.accept(now_ns))
+
+    def on_override(self, msg: UInt8) -> None:
+        self.decide(Trigger.Response(), lambda now_ns: self.gate.override(msg.data, now_ns))
+
+    def decide(self, response, choose):
+        try:
+            command = choose(self.now_ns())
+        except (NothingProposed, ValueError) as error:
+            response.success, response.message = False, str(error)
+            self.get_logger().warning(str(error))
+            return response
+        self.command_pub.publish(build_motor_command(self.classes, command))
+        response.success, response.message = True, f'sent {command}'
+        return response
+
+    def close(self) -> None:
+        """Learn the last transitions, save the checkpoint (the learner's close); `finally`."""
+        self.core.finish()
+        close = getattr(self.policy, 'close', None)
+        if close is not None:
+            close()
+
+
+def main(args=None) -> int:
+    return spin_node(WorldModelNode, args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
