@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from devrobot_sim.motor import MotorCommand
-from devrobot_sim.session_bag import read_session, SessionBagError
+from devrobot_core.bags.session_bag import read_session, SessionBagError
+from devrobot_core.motor import MotorCommand
 
 
 def devrobot(*argv) -> list:

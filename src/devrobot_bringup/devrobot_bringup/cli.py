@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from devrobot_sim.errors import FatalError, UsageError
+from devrobot_core.errors import FatalError, UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {

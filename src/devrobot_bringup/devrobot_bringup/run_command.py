@@ -10,16 +10,15 @@ from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
-from devrobot_bringup.session_stats import format_summary, SessionStats
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments, \
-    config_to_dict
+from devrobot_core.bags.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
+from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
+from devrobot_core.errors import FatalError, UsageError
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.interactive import InteractivePolicy, terminal_ask
+from devrobot_core.selectors import make_selector
+from devrobot_core.session_stats import format_summary, SessionStats
 from devrobot_sim.durable_files import write_atomically
-from devrobot_sim.errors import FatalError, UsageError
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
-from devrobot_sim.interactive import InteractivePolicy, terminal_ask
-from devrobot_sim.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
-from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
@@ -131,7 +130,7 @@ def make_bag_config(args: argparse.Namespace) -> SessionBagConfig:
 
 def open_recorder(path: Path, robot_type: str, action_space, config: dict,
                   bag_config: SessionBagConfig | None = None):
-    from devrobot_sim.session_bag import SessionBagWriter
+    from devrobot_core.bags.session_bag import SessionBagWriter
     try:
         return SessionBagWriter(path, robot_type, action_space, config, bag_config=bag_config)
     except SessionBagError as error:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from devrobot_bringup.cli import main
+from devrobot_core.bags.session_bag import DamagedBagError, read_session
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_sim import durable_files
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.session_bag import DamagedBagError, read_session
 
 REAL_WRITE_ALL = durable_files.write_all
 
@@ -317,7 +317,7 @@ def test_bad_flush_budgets_are_one_line_and_exit_status_2(tmp_path, capsys, argv
 
 def test_stats_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     from devrobot_bringup.run_command import write_stats
-    from devrobot_bringup.session_stats import SessionStats
+    from devrobot_core.session_stats import SessionStats
     stats = SessionStats(2)
     stats.record(1, 0.1)
     assert write_stats(tmp_path, stats) == ''

@@ -131,7 +131,7 @@ def load_recorded_commands(path, allow_partial: bool = False) -> tuple:
 
     A damaged bag is refused unless `allow_partial` (then its readable commands are replayed).
     """
-    from devrobot_sim.session_bag import DamagedBagError, read_session, SessionBagError
+    from devrobot_core.bags.session_bag import DamagedBagError, read_session, SessionBagError
 
     try:
         info, events = read_session(Path(path), allow_partial)

@@ -86,7 +86,7 @@ def _random(argument, n_actions, seed):
 
 def _recorded(argument, n_actions, seed, allow_partial=False):
     # Reads a session bag: imported only when a recorded policy is asked for.
-    from devrobot_sim.recorded_policy import recorded_selector_factory
+    from devrobot_core.recorded_policy import recorded_selector_factory
     return recorded_selector_factory(argument, n_actions, seed, allow_partial=allow_partial)
 
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
+from devrobot_core.msg_types import MOTOR_COMMAND_TYPE, STRING_TYPE
 from devrobot_sim.bag_chunks import ChunkedMcapWriter
 from devrobot_sim.bag_health import check_bag, METADATA_FILE, METADATA_KEY
 from devrobot_sim.durable_files import lock_file, sync_folder, write_atomically
-from devrobot_sim.msg_types import MOTOR_COMMAND_TYPE, STRING_TYPE
 
 CHUNK_BYTES = 1 << 20  # uncompressed bytes per chunk of a repaired file
 METADATA_VERSION = 8  # for a bag whose metadata.yaml is lost (as devrobot records them)
@@ -69,7 +69,7 @@ def _expected_steps(health) -> int | None:
 
 
 def _type_hash(msgtype: str) -> str:
-    from devrobot_sim.msg_types import get_devrobot_typestore
+    from devrobot_core.msg_types import get_devrobot_typestore
     try:
         return get_devrobot_typestore().hash_rihs01(msgtype)
     except Exception:  # a type this workspace does not know: the bag still reads without it
@@ -81,8 +81,8 @@ def _custom_data(health) -> dict | None:
     old = (health.metadata or {}).get('custom_data')
     if old:
         return dict(old)
-    from devrobot_sim.msg_types import get_devrobot_typestore
-    from devrobot_sim.session_bag import SESSION_INFO_KEY, SESSION_INFO_TOPIC
+    from devrobot_core.msg_types import get_devrobot_typestore
+    from devrobot_core.bags.session_bag import SESSION_INFO_KEY, SESSION_INFO_TOPIC
     store = get_devrobot_typestore()
     for connection in health.connections:
         if connection.msgtype == STRING_TYPE and connection.topic.endswith(SESSION_INFO_TOPIC):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from devrobot_sim.errors import FatalError, UsageError
+from devrobot_core.errors import FatalError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

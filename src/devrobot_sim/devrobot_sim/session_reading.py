@@ -13,13 +13,13 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from devrobot_sim import conversions
-from devrobot_sim.motor import action_space_from_dicts
-from devrobot_sim.msg_types import (
-    get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
-from devrobot_sim.session_bag import (
+from devrobot_core import conversions
+from devrobot_core.bags.session_bag import (
     COMMAND_TOPIC, DamagedBagError, Event, IMAGE_TOPIC, SESSION_INFO_KEY, SESSION_INFO_TOPIC,
     SessionBagError, SessionInfo, STATE_TOPIC)
+from devrobot_core.motor import action_space_from_dicts
+from devrobot_core.msg_types import (
+    get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
 
 
 def _topic_key(topic: str) -> str:

@@ -3,8 +3,8 @@
 import errno
 import os
 
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.session_bag import read_session, SessionBagConfig, SessionBagWriter
+from devrobot_core.bags.session_bag import read_session, SessionBagConfig, SessionBagWriter
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 

@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from devrobot_sim import conversions
-from devrobot_sim.bag_chunks import ChunkedMcapWriter
-from devrobot_sim.config_fields import setting
-from devrobot_sim.durable_files import sync_file, sync_folder
-from devrobot_sim.motor import action_space_to_dicts, Frame, MotorCommand, MotorOutcome
-from devrobot_sim.msg_types import (
+from devrobot_core import conversions
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import action_space_to_dicts, Frame, MotorCommand, MotorOutcome
+from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
+from devrobot_sim.bag_chunks import ChunkedMcapWriter
+from devrobot_sim.durable_files import sync_file, sync_folder
 
 IMAGE_TOPIC = '/camera/image_raw'
 COMMAND_TOPIC = '/motor/command'

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from devrobot_sim.durable_files import write_atomically
-from devrobot_world_model.metrics import METRICS_FILE, read_metrics
+from devrobot_world_model.learning.metrics import METRICS_FILE, read_metrics
 
 REPORT_FILE = 'report.html'
 FRAMES_FILE = 'report_frames.png'
