@@ -29,7 +29,7 @@ SUBCOMMANDS = {
                    'Execute one motor command on a JetBot; save the frames before and after.'),
     'import-session': ('devrobot_core.bags.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
-    'repair': ('devrobot_sim.repair_command',
+    'repair': ('devrobot_core.bags.repair_command',
                'Make a damaged or unfinished session bag readable again (no ROS needed).'),
 }
 

@@ -13,12 +13,12 @@ from devrobot_bringup.runner import run_session
 from devrobot_core.bags.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
 from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
+from devrobot_core.durable_files import write_atomically
 from devrobot_core.errors import FatalError, UsageError
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
 from devrobot_core.session_stats import format_summary, SessionStats
-from devrobot_sim.durable_files import write_atomically
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 

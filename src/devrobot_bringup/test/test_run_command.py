@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from devrobot_bringup.cli import main
+from devrobot_core import durable_files
 from devrobot_core.bags.session_bag import DamagedBagError, read_session
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim import durable_files
 
 REAL_WRITE_ALL = durable_files.write_all
 

@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
+from devrobot_core.durable_files import write_atomically
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import MotorCommand, MotorStatus
-from devrobot_sim.durable_files import write_atomically
 
 from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.command_support import (add_robot_arguments, output_folder,

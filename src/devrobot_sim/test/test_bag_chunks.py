@@ -11,10 +11,10 @@ import pytest
 from bag_samples import counts, FullDisk, kill, open_writer, sim_robot, write_steps
 from rosbags.rosbag2 import Reader
 
+from devrobot_core import durable_files
+from devrobot_core.bags.bag_repair import repair_bag
+from devrobot_core.bags.bag_scan import scan_mcap
 from devrobot_core.bags.session_bag import read_session, SessionBagError
-from devrobot_sim import durable_files
-from devrobot_sim.bag_repair import repair_bag
-from devrobot_sim.bag_scan import scan_mcap
 
 COMMAND_CHANNEL, STATE_CHANNEL, IMAGE_CHANNEL = 3, 4, 2  # in the order the writer adds them
 REAL_WRITE_ALL = durable_files.write_all

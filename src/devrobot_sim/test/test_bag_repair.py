@@ -14,11 +14,12 @@ from rosbags.rosbag2.enums import StoragePlugin
 from rosbags.typesys import get_typestore, Stores
 from test_bag_scan import fingerprint, flip
 
+from devrobot_core import durable_files
+from devrobot_core.bags import repair_command
+from devrobot_core.bags.bag_repair import repair_bag, RepairError
+from devrobot_core.bags.bag_scan import scan_mcap
 from devrobot_core.bags.session_bag import DamagedBagError, read_session
 from devrobot_core.errors import FatalError, UsageError
-from devrobot_sim import durable_files, repair_command
-from devrobot_sim.bag_repair import repair_bag, RepairError
-from devrobot_sim.bag_scan import scan_mcap
 
 
 def partial_events(bag):

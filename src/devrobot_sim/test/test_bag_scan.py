@@ -14,10 +14,10 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from ruamel.yaml import YAML
 
 from devrobot_core import conversions
+from devrobot_core.bags.bag_scan import scan_mcap
 from devrobot_core.bags.session_bag import DamagedBagError, read_session, SessionBagError
 from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE)
-from devrobot_sim.bag_scan import scan_mcap
 
 
 def fingerprint(events) -> list:

@@ -6,8 +6,8 @@ import os
 import pytest
 from bag_samples import FullDisk
 
-from devrobot_sim import durable_files
-from devrobot_sim.durable_files import StagedFile, write_atomically
+from devrobot_core import durable_files
+from devrobot_core.durable_files import StagedFile, write_atomically
 
 REAL_WRITE_ALL = durable_files.write_all
 

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Sequence
 
 from devrobot_core import conversions
+from devrobot_core.bags.bag_chunks import ChunkedMcapWriter
 from devrobot_core.config_fields import setting
+from devrobot_core.durable_files import sync_file, sync_folder
 from devrobot_core.motor import action_space_to_dicts, Frame, MotorCommand, MotorOutcome
 from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE, STRING_TYPE)
-from devrobot_sim.bag_chunks import ChunkedMcapWriter
-from devrobot_sim.durable_files import sync_file, sync_folder
 
 IMAGE_TOPIC = '/camera/image_raw'
 COMMAND_TOPIC = '/motor/command'
@@ -429,8 +429,8 @@ def read_session(path, allow_partial: bool = False) -> tuple:
     (SessionInfo.damage then says what is missing). The iterator reads the bag again, a chunk
     at a time. Raises SessionBagError for a missing or non-session bag.
     """
-    from devrobot_sim.bag_health import check_bag
-    from devrobot_sim.session_reading import damage_error, read_mcap, read_sqlite3
+    from devrobot_core.bags.bag_health import check_bag
+    from devrobot_core.bags.session_reading import damage_error, read_mcap, read_sqlite3
 
     path = Path(path)
     if not path.exists():

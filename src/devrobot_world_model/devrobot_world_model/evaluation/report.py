@@ -23,7 +23,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
-from devrobot_sim.durable_files import write_atomically
+from devrobot_core.durable_files import write_atomically
 from devrobot_world_model.learning.metrics import METRICS_FILE, read_metrics
 
 REPORT_FILE = 'report.html'

@@ -441,7 +441,7 @@ def scan_mcap(path, thorough: bool = False) -> McapScan:
             summary_start = scan.footer[0] if scan.finished and scan.footer[0] else scan.size
             _add(scan, [record for pos, record in scan.outside if pos < summary_start])
             if scan.finished:
-                from devrobot_sim.bag_summary import summary_matches
+                from devrobot_core.bags.bag_summary import summary_matches
                 try:
                     matches = summary_matches(data, scan)
                 except BadRecord:

@@ -23,7 +23,7 @@ from rosbags.rosbag2.storage_mcap import (
     Channel, McapWriter, PendingChunk, Schema, write_channel, write_record, write_schema,
     write_string)
 
-from devrobot_sim.durable_files import StagedFile
+from devrobot_core.durable_files import StagedFile
 
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 OP_HEADER = 0x01

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from devrobot_sim.bag_scan import (
+from devrobot_core.bags.bag_scan import (
     BadRecord, Cursor, FOOTER_RECORD, MAGIC, McapScan, parse_channel, parse_schema, Schema)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from devrobot_sim.bag_scan import iter_messages, scan_mcap
+from devrobot_core.bags.bag_scan import iter_messages, scan_mcap
 
 METADATA_FILE = 'metadata.yaml'
 METADATA_KEY = 'rosbag2_bagfile_information'

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
+from devrobot_core.bags.bag_chunks import ChunkedMcapWriter
+from devrobot_core.bags.bag_health import check_bag, METADATA_FILE, METADATA_KEY
+from devrobot_core.durable_files import lock_file, sync_folder, write_atomically
 from devrobot_core.msg_types import MOTOR_COMMAND_TYPE, STRING_TYPE
-from devrobot_sim.bag_chunks import ChunkedMcapWriter
-from devrobot_sim.bag_health import check_bag, METADATA_FILE, METADATA_KEY
-from devrobot_sim.durable_files import lock_file, sync_folder, write_atomically
 
 CHUNK_BYTES = 1 << 20  # uncompressed bytes per chunk of a repaired file
 METADATA_VERSION = 8  # for a bag whose metadata.yaml is lost (as devrobot records them)

@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from devrobot_sim.bag_repair import repair_bag, RepairError
+    from devrobot_core.bags.bag_repair import repair_bag, RepairError
 
     for bag in args.bags:
         try:

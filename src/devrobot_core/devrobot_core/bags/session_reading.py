@@ -143,7 +143,7 @@ def read_mcap(health, allow_partial: bool) -> tuple:
 
 
 def _mcap_events(health, decoders: dict, allow_partial: bool) -> Iterator[Event]:
-    from devrobot_sim.bag_scan import BadRecord
+    from devrobot_core.bags.bag_scan import BadRecord
 
     try:
         for connection_id, stamp_ns, raw in health.messages(decoders):
@@ -163,7 +163,7 @@ def _mcap_events(health, decoders: dict, allow_partial: bool) -> Iterator[Event]
 
 
 def _rosbags_connections(reader) -> list:
-    from devrobot_sim.bag_health import Connection
+    from devrobot_core.bags.bag_health import Connection
     return [Connection(c.id, c.topic, c.msgtype, getattr(c.msgdef, 'data', '') or '', '', '',
                        '', b'') for c in reader.connections]
 
