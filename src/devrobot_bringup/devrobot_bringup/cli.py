@@ -14,7 +14,7 @@ import sys
 
 from devrobot_bringup.command_config import (add_config_option, apply_config_file,
                                              compact_usage, takes_config)
-from devrobot_core.errors import UsageError
+from devrobot_core.errors import FatalError, UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -41,6 +41,8 @@ SUBCOMMANDS = {
                       'robot (over ssh).'),
     'import-session': ('devrobot_core.bags.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
+    'repair': ('devrobot_core.bags.repair_command',
+               'Make a damaged or unfinished session bag readable again (no ROS needed).'),
 }
 
 
@@ -88,7 +90,7 @@ def main(argv=None) -> int:
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)
         return 2
-    except ConnectionError as error:  # an unreachable robot: said once, no traceback
+    except (ConnectionError, FatalError) as error:  # an unreachable robot, a full disk...
         print(f'devrobot {name}: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -16,10 +16,12 @@ from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
+from devrobot_core.bags.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
 from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_core.config_fields import (add_config_group, config_from_arguments, config_to_dict,
                                          parameter_values)
-from devrobot_core.errors import UsageError
+from devrobot_core.durable_files import write_atomically
+from devrobot_core.errors import FatalError, UsageError
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
@@ -33,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_group(parser, RunConfig, node=SECTION)
     add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE)
     add_config_group(parser, SessionStorageConfig, 'recording', SECTION, strip='recording_')
+    add_config_group(parser, SessionBagConfig, 'bag', SECTION, strip='bag_')
     try:  # the JetBot's flags (--jetbot.host, limits...), where its package is installed
         from devrobot_jetbot.jetbot_config import JetBotConfig
         add_config_group(parser, JetBotConfig, 'jetbot', JETBOT_NODE)
@@ -54,6 +57,7 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_arguments(RunConfig, args)
     if config.steps <= 0:
         raise UsageError(f'--steps must be positive, got {config.steps}')
+    bag_config = make_bag_config(args)
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
     learning = learning_setup(config, robot, args) if config.learn else None
@@ -73,20 +77,29 @@ def main(args: argparse.Namespace) -> int:
             budget.check()
         if held_out is not None:
             held_out(stats.steps)
+    recording_error = stats_error = ''
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
-        with open_recorder(bag_path, robot.robot_type, robot.action_space,
-                           session_config) as recorder:
-            run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
-                        recorder, stats, robot_clock(robot), on_step=on_step)
-        last_pixels = robot.read().pixels if config.learn else None
+        try:
+            with open_recorder(bag_path, robot.robot_type, robot.action_space,
+                               session_config, bag_config) as recorder:
+                run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
+                            recorder, stats, robot_clock(robot), on_step=on_step)
+        except SessionBagError as error:  # a full disk: the bag keeps what reached it
+            recording_error = str(error)
+        last_pixels = robot.read().pixels if config.learn and not recording_error else None
     finally:
-        progress.close()
-        robot.close()
+        with CtrlCDeferred():  # a second Ctrl-C waits for the motors and the statistics
+            progress.close()
+            robot.close()
+            stats_error = write_stats(out, stats)
+        if stats_error and sys.exc_info()[0] is not None:
+            print_note(stats_error)  # the error on its way out is the one to report
         if hasattr(policy, 'close'):
             policy.close()  # a learner saves its checkpoint
-        write_stats(out, stats)
+    if recording_error or stats_error:
+        raise FatalError('; '.join(e for e in (recording_error, stats_error) if e))
     print(format_summary(stats.summary()))
     outputs = {'configuration': out / CONFIG_FILE, 'statistics': out / 'stats.json'}
     if config.learn:
@@ -159,10 +172,21 @@ def print_note(message: str) -> None:
     print(f'devrobot run: {message}', file=sys.stderr)
 
 
-def open_recorder(path: Path, robot_type: str, action_space, config: dict):
-    from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
+def make_bag_config(args: argparse.Namespace) -> SessionBagConfig:
+    """How often the bag reaches the disk (--bag-flush-interval-s, --bag-flush-bytes)."""
+    config = config_from_arguments(SessionBagConfig, args)
     try:
-        return SessionBagWriter(path, robot_type, action_space, config)
+        config.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return config
+
+
+def open_recorder(path: Path, robot_type: str, action_space, config: dict,
+                  bag_config: SessionBagConfig | None = None):
+    from devrobot_core.bags.session_bag import SessionBagWriter
+    try:
+        return SessionBagWriter(path, robot_type, action_space, config, bag_config=bag_config)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
 
@@ -261,8 +285,14 @@ def robot_config_dict(robot) -> dict:
     return config_to_dict(config) if config is not None else {}
 
 
-def write_stats(out: Path, stats: SessionStats) -> None:
-    (out / 'stats.json').write_text(json.dumps(stats.summary(), indent=2))
+def write_stats(out: Path, stats: SessionStats) -> str:
+    """Save stats.json whole or not at all; '' or why it could not be saved."""
+    path = out / 'stats.json'
+    try:
+        write_atomically(path, json.dumps(stats.summary(), indent=2) + '\n')
+    except OSError as error:
+        return f'cannot save {path} ({error.strerror or error}); the old one, if any, is kept'
+    return ''
 
 
 class make_progress:  # noqa: N801 (used like a function)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from devrobot_core.config_fields import parameter_keys, ParameterKey
+from devrobot_core.durable_files import write_atomically
 from devrobot_core.errors import UsageError
 
 PARAMETERS = 'ros__parameters'
@@ -130,9 +131,7 @@ def write_parameter_file(path, sections: dict, header: str = '') -> Path:
     document = {node: {PARAMETERS: parameters} for node, parameters in sections.items()}
     lines = [f'# {line}' if line else '#' for line in header.splitlines()]
     text = '\n'.join(lines + [yaml.dump(document, Dumper=_dumper(), sort_keys=False)])
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_text(text, 'utf-8')
-    os.replace(temporary, path)
+    write_atomically(path, text)
     return path
 
 

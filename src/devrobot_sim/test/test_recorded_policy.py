@@ -175,3 +175,12 @@ def test_outcome_fields_do_not_affect_matching():
     clamped = MotorOutcome(command, 0.0, 0.1, 5, 10, MotorStatus.COMPLETED)
     assert ActionFilter(right=0.12).matches(clamped.command)
     assert not ActionFilter(right=0.1).matches(clamped.command)
+
+
+def test_a_damaged_bag_is_replayed_only_when_its_readable_part_is_asked_for(tmp_path):
+    record(tmp_path / 'bag')
+    (tmp_path / 'bag' / 'metadata.yaml').unlink()  # as a recording killed before it closed
+    with pytest.raises(ValueError, match=f'replay its readable part with recorded-partial:'
+                                         f'{tmp_path / "bag"}'):
+        make_selector(f'recorded:{tmp_path / "bag"}', 2)
+    assert drain(make_selector(f'recorded-partial:{tmp_path / "bag"}', 2)) == ACTIONS

@@ -131,6 +131,19 @@ def test_a_patch_size_that_does_not_divide_the_bags_frames_is_refused_before_tra
     assert not (tmp_path / 'run' / 'checkpoints').exists()
 
 
+def test_train_refuses_a_damaged_bag_unless_its_readable_part_is_asked_for(tmp_path, capsys):
+    record_session(tmp_path / 'a')
+    (tmp_path / 'a' / 'metadata.yaml').unlink()  # as a recording killed before it closed
+    argv = ['--bag', str(tmp_path / 'a'), '--out', str(tmp_path / 'run'), '--json'] + TINY_FLAGS
+    with pytest.raises(UsageError, match='12 steps readable.*devrobot repair.*--allow-partial'):
+        train_command.main(parse(train_command, argv))
+    assert not (tmp_path / 'run').exists()
+    assert train_command.main(parse(train_command, argv + ['--allow-partial'])) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)['transitions'] == 12
+    assert 'training on its readable part' in captured.err
+
+
 def test_bench_prints_every_figure(capsys):
     argv = ['--json', '--image-size', '16', '--train-updates', '1', '--act-steps', '3',
             '--threads', '1'] + TINY_FLAGS

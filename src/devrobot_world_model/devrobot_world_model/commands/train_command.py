@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 
 import numpy as np
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--epochs', type=int, default=1,
                         help='Passes over the bags (default: 1).')
     parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='Train on the readable part of damaged or unfinished bags '
+                        '(otherwise they are refused; `devrobot repair BAG` fixes them).')
     parser.add_argument('--filter-action', metavar='FILTER', default='',
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
@@ -86,7 +90,7 @@ def save_config(out: pathlib.Path, args, plateau_config, learner_config, model_c
         raise UsageError(f'cannot write the run folder {out}: {error.strerror}') from None
 
 
-def bags_image_size(bags: list) -> int | None:
+def bags_image_size(bags: list, allow_partial: bool = False) -> int | None:
     """The side of the first frame of every bag; UsageError when they differ or are not square.
 
     Reads each bag only up to its first image, so mixed sizes are refused before training
@@ -96,7 +100,7 @@ def bags_image_size(bags: list) -> int | None:
     from devrobot_core.bags.session_bag import read_session
     sizes = {}
     for path in bags:
-        _, events = read_session(path)
+        _, events = read_session(path, allow_partial)
         try:
             frame = next((event for event in events if isinstance(event, Frame)), None)
         finally:
@@ -132,10 +136,14 @@ def main(args: argparse.Namespace) -> int:
     bags = [readable_path(path, '--bag') for path in args.bag]
     out = writable_folder(args.out, '--out')
     try:
-        sessions = [read_session(path)[0] for path in bags]
-        image_size = bags_image_size(bags)
+        sessions = [read_session(path, args.allow_partial)[0] for path in bags]
+        image_size = bags_image_size(bags, args.allow_partial)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
+    for session in sessions:
+        if session.damage:
+            print(f'devrobot train: {session.damage}; training on its readable part',
+                  file=sys.stderr)
     action_space = bag_action_space(sessions)
     try:
         action_filter = (parse_action_filter(args.filter_action, action_space)
@@ -160,7 +168,7 @@ def main(args: argparse.Namespace) -> int:
         for _ in range(epochs):
             epoch_metrics = []
             for path in bags:
-                _, events = read_session(path)
+                _, events = read_session(path, args.allow_partial)
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
                                                      action_filter):

@@ -26,6 +26,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
+from devrobot_core.durable_files import write_atomically
 from devrobot_world_model.learning.metrics import METRICS_FILE, read_metrics
 
 REPORT_FILE = 'report.html'
@@ -167,7 +168,7 @@ def write_report(run_dir: str | os.PathLike, panel: FramePanel | None = None,
     body += _action_share_section(series, action_labels, shown)
     if panel is not None:
         png = _png_bytes(frame_panel_image(panel))
-        _write_atomically(run_dir / FRAMES_FILE, png)
+        write_atomically(run_dir / FRAMES_FILE, png)
         encoded = base64.b64encode(png).decode('ascii')
         body += ['<h2>Current, reconstructed and predicted frames</h2>',
                  f'<img alt="frames" src="data:image/png;base64,{encoded}"/>']
@@ -184,7 +185,7 @@ def write_report(run_dir: str | os.PathLike, panel: FramePanel | None = None,
             'img{image-rendering:pixelated;max-width:100%}</style></head><body>'
             + '\n'.join(body) + '</body></html>\n')
     path = run_dir / REPORT_FILE
-    _write_atomically(path, page.encode('utf-8'))
+    write_atomically(path, page.encode('utf-8'))
     return path
 
 
@@ -283,9 +284,3 @@ def _other_metrics(series: dict, shown: set, have_metrics: bool) -> list:
     for group, names in groups.items():
         parts.append(f'<h3>{html.escape(group)}</h3>' + _charts(series, names, shown))
     return parts + ['</details>']
-
-
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
