@@ -1,7 +1,7 @@
 """Learning curve on the toroidal dot: held-out scores after N environment steps, per seed.
 
 Run: .venv/bin/python benchmarks/learning_curve.py --seed 0 --at 500 1000 [model / learner flags]
-e.g. `--autoencoder vit --steps 3000 --at 1000 2000 3000`. Every flag of `devrobot train`'s
+e.g. `--model.autoencoder vit --steps 3000 --at 1000 2000 3000`. Every flag of `devrobot train`'s
 learner and model configs is accepted. One JSON line per evaluation point.
 
 Protocol (issue 3's targets): the random policy drives a simulator seeded with `--seed`

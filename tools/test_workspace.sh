@@ -9,10 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 DEBIAN_PACKAGES="colcon python3-colcon-ros python3-ament-package python3-ament-flake8 \
-  python3-ament-pep257 python3-ament-xmllint python3-pytest"
+  python3-ament-pep257 python3-ament-xmllint python3-pytest chromium"
 
-if ! command -v colcon >/dev/null || ! /usr/bin/python3 -c 'import ament_flake8, ament_package' 2>/dev/null; then
-  echo "colcon or the ament linters are missing: installing Debian's packages"
+# chromium: the explorer's browser tests (Playwright drives Debian's build; none is downloaded)
+if ! command -v colcon >/dev/null || ! /usr/bin/python3 -c 'import ament_flake8, ament_package' 2>/dev/null \
+    || [ ! -x /usr/bin/chromium ]; then
+  echo "colcon, the ament linters or chromium are missing: installing Debian's packages"
   SUDO=""
   [ "$(id -u)" = 0 ] || SUDO="sudo -n"
   if ! command -v apt-get >/dev/null; then

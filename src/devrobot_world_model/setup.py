@@ -6,11 +6,13 @@ setup(
     name=package_name,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
+    package_data={'devrobot_world_model.explorer': ['static/*']},  # the explorer's page
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
     ],
-    install_requires=['setuptools', 'numpy', 'torch', 'torchvision', 'timm'],
+    install_requires=['setuptools', 'numpy', 'torch', 'torchvision', 'timm', 'starlette',
+                      'uvicorn', 'mcap'],
     zip_safe=True,
     maintainer='devrobot developers',
     maintainer_email='dev@devrobot.invalid',

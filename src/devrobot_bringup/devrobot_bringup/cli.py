@@ -1,7 +1,9 @@
 """`devrobot`: the no-ROS command line. One subcommand per module, imported only when chosen.
 
-Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`. Importing only
-the chosen one keeps `devrobot run` free of torch unless it learns, and `--help` instant.
+Each subcommand module defines `add_arguments(parser)` and `main(args) -> int`; only the chosen
+one is imported. A command whose flags come from config dataclasses also takes `--config
+FILE.yaml` (a ROS parameter file: `command_config.py`), and its usage line lists its own options
+with the grouped flags (`--sim.image-size`, `--learner.batch-size`, ...) as one item.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import argparse
 import importlib
 import sys
 
-from devrobot_core.errors import UsageError
+from devrobot_bringup.command_config import (add_config_option, apply_config_file,
+                                             compact_usage, takes_config)
+from devrobot_core.errors import FatalError, UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
@@ -23,18 +27,50 @@ SUBCOMMANDS = {
               'Measure learning and acting speed and memory on this machine.'),
     'train': ('devrobot_world_model.commands.train_command',
               'Train a world model offline from recorded session bags, faster than real time.'),
+    'explore': ('devrobot_world_model.commands.explore_command',
+                'Browse a session bag or run folder in the browser: frames, commands, the '
+                "model's predictions and attention, training on a range; live too."),
+    'export': ('devrobot_world_model.commands.export_command',
+               "Write a session and the model's predictions into one MCAP for Foxglove."),
     'live-view': ('devrobot_jetbot.live_view_command',
                   "Show (or save) a JetBot's live camera feed."),
     'try-action': ('devrobot_jetbot.try_action_command',
                    'Execute one motor command on a JetBot; save the frames before and after.'),
+    'jetbot-secret': ('devrobot_jetbot.jetbot_secret_command',
+                      "Create the JetBot service's shared secret; install it here and on the "
+                      'robot (over ssh).'),
     'import-session': ('devrobot_core.bags.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
+    'repair': ('devrobot_core.bags.repair_command',
+               'Make a damaged or unfinished session bag readable again (no ROS needed).'),
 }
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr (exit 2), not the usage text.
+
+    `devrobot run` has about 80 flags: the usage argparse prints before its error would push
+    the one line that matters off the screen.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
+def command_parser_for(name: str) -> tuple:
+    """(module, parser) of one subcommand, with `--config` where it takes config flags."""
+    module = importlib.import_module(SUBCOMMANDS[name][0])
+    parser = OneLineParser(prog=f'devrobot {name}', description=SUBCOMMANDS[name][1])
+    module.add_arguments(parser)
+    if takes_config(parser):
+        add_config_option(parser)
+        parser.usage = compact_usage(parser)
+    return module, parser
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='devrobot', description='devrobot without ROS: simulate, drive, learn, evaluate.')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, (_, text) in SUBCOMMANDS.items():
@@ -44,17 +80,17 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    command_parser = argparse.ArgumentParser(prog=f'devrobot {name}',
-                                             description=SUBCOMMANDS[name][1])
-    module.add_arguments(command_parser)
+    module, command_parser = command_parser_for(name)
     args = command_parser.parse_args(argv[1:])
     try:
+        if getattr(args, 'config', None):
+            args = apply_config_file(command_parser, argv[1:], name, tuple(SUBCOMMANDS),
+                                     args.config)
         return int(module.main(args) or 0)
     except UsageError as error:
         print(f'devrobot {name}: error: {error}', file=sys.stderr)
         return 2
-    except ConnectionError as error:  # an unreachable robot: said once, no traceback
+    except (ConnectionError, FatalError) as error:  # an unreachable robot, a full disk...
         print(f'devrobot {name}: {error}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:

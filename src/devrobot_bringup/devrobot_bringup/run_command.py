@@ -1,8 +1,14 @@
-"""`devrobot run`: drive a robot with a policy, record the session as a bag, optionally learn."""
+"""`devrobot run`: drive a robot with a policy, record the session as a bag, optionally learn.
+
+The run folder gets `config.yaml` (every setting the run used, as a ROS parameter file that
+`--config` reads back), `stats.json`, `bags/`, and with `--learn` `checkpoints/`,
+`metrics.jsonl` and `report.html`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -10,32 +16,39 @@ from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
 from devrobot_bringup.runner import run_session
+from devrobot_core.bags.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
 from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
-from devrobot_core.errors import UsageError
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, config_to_dict,
+                                         parameter_values)
+from devrobot_core.durable_files import write_atomically
+from devrobot_core.errors import FatalError, UsageError
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
 from devrobot_core.session_stats import format_summary, SessionStats
+from devrobot_core.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
+    WORLD_MODEL_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, RunConfig)
-    add_config_arguments(parser, ToroidalDotConfig)
-    add_config_arguments(parser, SessionStorageConfig)
-    try:  # the JetBot's flags (--host, --port, limits...), where its package is installed
+    add_config_group(parser, RunConfig, node=SECTION)
+    add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE)
+    add_config_group(parser, SessionStorageConfig, 'recording', SECTION, strip='recording_')
+    add_config_group(parser, SessionBagConfig, 'bag', SECTION, strip='bag_')
+    try:  # the JetBot's flags (--jetbot.host, limits...), where its package is installed
         from devrobot_jetbot.jetbot_config import JetBotConfig
-        add_config_arguments(parser, JetBotConfig)
+        add_config_group(parser, JetBotConfig, 'jetbot', JETBOT_NODE)
     except ImportError:
         pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
         from devrobot_world_model.commands.cli_support import add_learning_arguments
     except ImportError:
         return
-    add_learning_arguments(parser, skip=SHARED_FLAGS)
+    add_learning_arguments(parser, shared=SHARED_FLAGS)
 
 
+SECTION = 'devrobot_run'  # this command's own settings in a parameter file
 # Set once for the whole run: the learner takes them from RunConfig and the simulator's seed.
 SHARED_FLAGS = ('policy', 'seed', 'wandb_project')
 
@@ -44,34 +57,51 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_arguments(RunConfig, args)
     if config.steps <= 0:
         raise UsageError(f'--steps must be positive, got {config.steps}')
+    bag_config = make_bag_config(args)
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
-    policy = build_policy(config, robot, out, args)
+    learning = learning_setup(config, robot, args) if config.learn else None
+    budget_config = storage_config(args)
+    policy = build_policy(config, robot, out, args, learning)
+    save_run_config(out, resolved_sections(config, robot, budget_config, learning),
+                    CONFIG_HEADER)
     bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
-    budget = make_disk_budget(args, out / 'bags', bag_path)
+    budget = make_disk_budget(budget_config, out / 'bags', bag_path)
+    held_out = make_held_out_check(config, robot, policy)
 
     def on_step(stats):
         progress.step(stats)
         if budget is not None:
             budget.check()
+        if held_out is not None:
+            held_out(stats.steps)
+    recording_error = stats_error = ''
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
-        with open_recorder(bag_path, robot.robot_type, robot.action_space,
-                           session_config) as recorder:
-            run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
-                        recorder, stats, robot_clock(robot), on_step=on_step)
-        last_pixels = robot.read().pixels if config.learn else None
+        try:
+            with open_recorder(bag_path, robot.robot_type, robot.action_space,
+                               session_config, bag_config) as recorder:
+                run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
+                            recorder, stats, robot_clock(robot), on_step=on_step)
+        except SessionBagError as error:  # a full disk: the bag keeps what reached it
+            recording_error = str(error)
+        last_pixels = robot.read().pixels if config.learn and not recording_error else None
     finally:
-        progress.close()
-        robot.close()
+        with CtrlCDeferred():  # a second Ctrl-C waits for the motors and the statistics
+            progress.close()
+            robot.close()
+            stats_error = write_stats(out, stats)
+        if stats_error and sys.exc_info()[0] is not None:
+            print_note(stats_error)  # the error on its way out is the one to report
         if hasattr(policy, 'close'):
             policy.close()  # a learner saves its checkpoint
-        write_stats(out, stats)
+    if recording_error or stats_error:
+        raise FatalError('; '.join(e for e in (recording_error, stats_error) if e))
     print(format_summary(stats.summary()))
-    outputs = {'statistics': out / 'stats.json'}
+    outputs = {'configuration': out / CONFIG_FILE, 'statistics': out / 'stats.json'}
     if config.learn:
         outputs.update(report_learning(config, robot, policy, out, last_pixels))
     outputs['session bag'] = bag_path  # last: the line a script or a person looks for
@@ -80,22 +110,59 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFIG_HEADER = """The resolved configuration of a `devrobot run`, as a ROS 2 parameter file.
+`devrobot run --config THIS_FILE --out DIR` runs it again (the run folder is not part of it);
+`devrobot train` and `devrobot eval` take it too, and the nodes read their sections."""
+
+
+def resolved_sections(config: RunConfig, robot, budget_config, learning) -> dict:
+    """What this run uses, by parameter-file section: the robot's, the learner's, its own."""
+    own = parameter_values(dataclasses.replace(config, policy=config.policy_spec()),
+                           skip=('out',))
+    own.update(parameter_values(budget_config))
+    sections = {SECTION: own}
+    robot_config = getattr(robot, 'config', None)
+    if robot_config is not None:
+        sections[SIM_NODE if config.robot == 'sim' else JETBOT_NODE] = \
+            parameter_values(robot_config)
+    if learning is not None:
+        from devrobot_world_model.commands.cli_support import learning_parameters
+        sections[WORLD_MODEL_NODE] = learning_parameters(*learning)
+    return sections
+
+
 def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -> dict:
     """Print the held-out score (simulator only) and write the report; the paths written."""
-    from devrobot_bringup.learning_report import held_out_table, write_learning_report
-    table = ''
+    from devrobot_bringup.learning_report import held_out_result, write_learning_report
+    from devrobot_world_model.commands.eval_command import format_table
+    result = None
     if robot.robot_type == 'toroidal_dot' and config.eval_states > 0:
-        table = held_out_table(out / 'checkpoints', robot.config, config.eval_states,
-                               seed=robot.config.seed + 1)  # states training never started from
-        print(table)
+        result = held_out_result(out / 'checkpoints', robot.config, config.eval_states,
+                                 seed=robot.config.seed + 1)  # states training never started from
+        print(format_table(result))
     return {'checkpoints': out / 'checkpoints', 'metrics': out / 'metrics.jsonl',
-            'report': write_learning_report(out, learner, last_pixels, table)}
+            'report': write_learning_report(out, learner, last_pixels, result)}
 
 
-def make_disk_budget(args: argparse.Namespace, bags: Path, current: Path):
+def make_held_out_check(config: RunConfig, robot, policy):
+    """The periodic held-out check of a learning run on the simulator, or None."""
+    if not config.learn or robot.robot_type != 'toroidal_dot' or config.eval_every <= 0:
+        return None
+    from devrobot_bringup.learning_report import HeldOutCheck
+    learner = getattr(policy, 'inner', policy)  # inside the interactive wrapper, if any
+    return HeldOutCheck(learner, robot.config, config.eval_every, seed=robot.config.seed + 1)
+
+
+def storage_config(args: argparse.Namespace) -> SessionStorageConfig:
+    try:
+        return config_from_arguments(SessionStorageConfig, args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def make_disk_budget(config: SessionStorageConfig, bags: Path, current: Path):
     """The original's RECORDING_MAX_DISK_GB: the oldest session bags go when over budget."""
     try:
-        config = config_from_arguments(SessionStorageConfig, args)
         return DiskBudget.from_config(config, bags, keep=current, report=print_note)
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -105,10 +172,21 @@ def print_note(message: str) -> None:
     print(f'devrobot run: {message}', file=sys.stderr)
 
 
-def open_recorder(path: Path, robot_type: str, action_space, config: dict):
-    from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
+def make_bag_config(args: argparse.Namespace) -> SessionBagConfig:
+    """How often the bag reaches the disk (--bag-flush-interval-s, --bag-flush-bytes)."""
+    config = config_from_arguments(SessionBagConfig, args)
     try:
-        return SessionBagWriter(path, robot_type, action_space, config)
+        config.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return config
+
+
+def open_recorder(path: Path, robot_type: str, action_space, config: dict,
+                  bag_config: SessionBagConfig | None = None):
+    from devrobot_core.bags.session_bag import SessionBagWriter
+    try:
+        return SessionBagWriter(path, robot_type, action_space, config, bag_config=bag_config)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
 
@@ -151,9 +229,10 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 
-def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
+def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace,
+                 learning: tuple | None = None):
     if config.learn:
-        policy = build_learner(config, robot, out, args)
+        policy = build_learner(robot, out, learning)
     else:
         try:
             policy = SelectorPolicy(make_selector(config.policy_spec(), len(robot.action_space),
@@ -166,20 +245,34 @@ def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     return policy
 
 
-def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
-    """The world model, resumed from `out/checkpoints` when a previous run left one."""
+def learning_setup(config: RunConfig, robot, args: argparse.Namespace) -> tuple:
+    """(LearnerConfig, model configs) from the flags, with the run's policy, seed and wandb."""
     try:
         from devrobot_world_model.commands.cli_support import learning_configs
-        from devrobot_world_model.learning.learner import Learner
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
-    learner_config, model_configs = learning_configs(
-        args, policy=config.policy_spec(), seed=args.seed or 0,
-        wandb_project=config.wandb_project)
+    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)  # the simulator's
+    return learning_configs(args, image_size, len(robot.action_space),
+                            policy=config.policy_spec(), seed=args.seed or 0,
+                            wandb_project=config.wandb_project)
+
+
+def build_learner(robot, out: Path, learning: tuple):
+    """The world model, resumed from `out/checkpoints` when a previous run left one."""
+    from devrobot_world_model.learning.learner import Learner
+    learner_config, model_configs = learning
+    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)
     try:
-        return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+        learner = Learner(robot.action_space, learner_config, model_configs, run_dir=out)
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
         raise UsageError(str(error)) from None
+    trained_size = learner.model.spec.image_size if learner.model is not None else None
+    if image_size is not None and trained_size not in (None, image_size):
+        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out / "checkpoints"} was trained on '
+                         f'{trained_size} px frames, not --image-size {image_size}: use its '
+                         'size or another --out')
+    return learner
 
 
 def robot_clock(robot):
@@ -192,8 +285,14 @@ def robot_config_dict(robot) -> dict:
     return config_to_dict(config) if config is not None else {}
 
 
-def write_stats(out: Path, stats: SessionStats) -> None:
-    (out / 'stats.json').write_text(json.dumps(stats.summary(), indent=2))
+def write_stats(out: Path, stats: SessionStats) -> str:
+    """Save stats.json whole or not at all; '' or why it could not be saved."""
+    path = out / 'stats.json'
+    try:
+        write_atomically(path, json.dumps(stats.summary(), indent=2) + '\n')
+    except OSError as error:
+        return f'cannot save {path} ({error.strerror or error}); the old one, if any, is kept'
+    return ''
 
 
 class make_progress:  # noqa: N801 (used like a function)

@@ -14,7 +14,8 @@ class RunConfig:
     robot: str = setting('sim', "Robot to drive: 'sim' (toroidal dot) or 'jetbot'.")
     policy: str = setting(
         '', 'Action selector spec: random[:SEED], constant:N, sequence:NAME|N,N,..., '
-        'recorded:BAG[@FILTER], or uncertainty (needs --learn). Empty: uncertainty with '
+        'recorded:BAG[@FILTER] (recorded-partial:BAG for a damaged bag), or uncertainty '
+        '(needs --learn). Empty: uncertainty with '
         '--learn, else random.')
     steps: int = setting(200, 'Number of commands to execute.')
     out: str = setting('runs/latest', 'Run folder: session bags, stats, checkpoints, metrics.')
@@ -25,6 +26,9 @@ class RunConfig:
     wandb_project: str = setting('', 'Send learning metrics to this wandb project (optional).')
     eval_states: int = setting(
         256, 'Held-out simulator states scored at the end of a learning run; 0: skip.')
+    eval_every: int = setting(
+        250, 'Steps between held-out checks during a learning run on the simulator (16 states, '
+        'logged as eval/...; report.html opens with them); 0: none.')
 
     def policy_spec(self) -> str:
         return self.policy or ('uncertainty' if self.learn else 'random')

@@ -9,8 +9,6 @@ import pytest
 import yaml
 
 from devrobot_core.testing import rclpy_double
-
-from devrobot_core.motor import action_space_to_flat
 from devrobot_world_model.node import inspection
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
@@ -62,7 +60,7 @@ def test_every_key_is_a_declared_parameter_of_the_right_type(monkeypatch, path, 
 def test_the_world_model_knows_the_simulators_commands(monkeypatch):
     document = yaml.safe_load((CONFIG / 'sim.yaml').read_text())
     _, sim = _start(monkeypatch, CONFIG / 'sim.yaml', 'sim_node')
-    expected = action_space_to_flat(sim.sim.world.action_space)
+    expected = [v for c in sim.sim.world.action_space for v in (c.left, c.right, c.duration_s)]
     assert document['world_model']['ros__parameters']['action_space'] == expected
 
 

@@ -1,5 +1,6 @@
 """`devrobot run` end to end: a real simulator session recorded into a temporary folder."""
 
+import errno
 import json
 import os
 import signal
@@ -11,8 +12,27 @@ import numpy as np
 import pytest
 
 from devrobot_bringup.cli import main
-from devrobot_core.bags.session_bag import read_session
+from devrobot_core import durable_files
+from devrobot_core.bags.session_bag import DamagedBagError, read_session
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+
+REAL_WRITE_ALL = durable_files.write_all
+
+
+class FullDisk:
+    """A stand-in for durable_files.write_all: `room` more bytes fit, then ENOSPC."""
+
+    def __init__(self, room: int):
+        self.room = room
+
+    def __call__(self, fd, data):
+        data = bytes(data)
+        fits = data[:max(self.room, 0)]
+        if fits:
+            os.write(fd, fits)
+            self.room -= len(fits)
+        if len(fits) < len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def devrobot(*argv):
@@ -130,11 +150,23 @@ def test_unreachable_jetbot_is_one_clear_line_and_no_bag_of_steps(tmp_path, caps
     pytest.importorskip('rpyc')
     out = tmp_path / 'run'
     status = main(['run', '--robot', 'jetbot', '--host', '127.0.0.1', '--port', '1',
-                   '--reconnect-attempts', '1', '--steps', '3', '--out', str(out),
-                   '--no-progress'])
+                   '--secret-file', '', '--reconnect-attempts', '1', '--steps', '3', '--out',
+                   str(out), '--no-progress'])
     error = capsys.readouterr().err.strip()
     assert status == 1
     assert 'unreachable' in error and '127.0.0.1:1' in error and '\n' not in error
+
+
+def test_a_jetbot_run_without_the_shared_secret_names_the_command_that_makes_it(
+        tmp_path, capsys, monkeypatch):
+    pytest.importorskip('rpyc')
+    monkeypatch.setenv('HOME', str(tmp_path))  # no ~/.devrobot_secret there
+    status = main(['run', '--robot', 'jetbot', '--host', '127.0.0.1', '--steps', '3', '--out',
+                   str(tmp_path / 'run'), '--no-progress'])
+    error = capsys.readouterr().err.strip()
+    assert status == 2 and '\n' not in error
+    assert f'the secret file {tmp_path}/.devrobot_secret does not exist' in error
+    assert 'devrobot jetbot-secret --host IP' in error
 
 
 def test_two_runs_in_the_same_second_get_two_bags(tmp_path):
@@ -166,3 +198,144 @@ def test_old_sessions_are_deleted_past_the_disk_budget(tmp_path, capsys):
     remaining = list((out / 'bags').iterdir())
     assert len(remaining) == 1 and remaining[0] != old
     assert str(old) in capsys.readouterr().err
+
+
+def bag_of_run(out, timeout_s=60):
+    """The bag a running `devrobot run` records into, once its first chunk is on disk."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        files = list((out / 'bags').glob('*/*.mcap')) if (out / 'bags').exists() else []
+        if files and files[0].stat().st_size > 0:
+            return files[0].parent
+        time.sleep(0.05)
+    raise AssertionError(f'no bag appeared in {out}')
+
+
+def answer_prompts(process, answers, timeout_s=120):
+    """Accept `answers` proposed actions, then wait for the next prompt: that many steps ran."""
+    seen, answered, deadline = 0, 0, time.monotonic() + timeout_s
+    while seen <= answers and time.monotonic() < deadline:
+        chunk = os.read(process.stdout.fileno(), 65536)
+        assert chunk, process.stderr.read()
+        seen += chunk.count(b'Proposed action')
+        while answered < min(seen, answers):
+            process.stdin.write(b'\n')
+            process.stdin.flush()
+            answered += 1
+    assert seen > answers
+
+
+def test_sigkill_loses_no_step_that_was_flushed_and_repair_restores_the_rest(tmp_path):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        devrobot('run', '--policy', 'constant:1', '--steps', '1000', '--interactive',
+                 '--bag-flush-bytes', '1', '--image-size', '32', '--out', str(out),
+                 '--no-progress'),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    try:
+        answer_prompts(process, 30)  # 30 steps done, each flushed before the next prompt
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    bag = only_bag(out)
+    with pytest.raises(DamagedBagError, match='devrobot repair'):
+        read_session(bag)
+    repaired = subprocess.run(devrobot('repair', str(bag)), capture_output=True, text=True,
+                              timeout=120)
+    assert repaired.returncode == 0, repaired.stderr
+    assert repaired.stdout.startswith(f'repaired bag {bag}: 30 steps')
+    _, frames, commands, outcomes = split_events(bag)
+    assert (len(frames), len(commands), len(outcomes)) == (31, 30, 30)
+    assert count_with_mcap_ros2(bag)['/motor/command'] == 30
+
+
+def test_sigkill_at_full_speed_keeps_every_flushed_step(tmp_path):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        devrobot('run', '--steps', '100000000', '--out', str(out), '--no-progress'),
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        bag = bag_of_run(out)
+        time.sleep(1.0)
+    finally:
+        process.kill()
+        process.communicate(timeout=60)
+    _, before, _ = [len(kind) for kind in split_events_partial(bag)]
+    assert before > 0
+    assert main(['repair', str(bag)]) == 0
+    _, frames, commands, outcomes = split_events(bag)
+    assert len(commands) == before == len(outcomes) == len(frames) - 1
+
+
+def split_events_partial(bag):
+    events = list(read_session(bag, allow_partial=True)[1])
+    return ([e for e in events if isinstance(e, Frame)],
+            [e for e in events if isinstance(e, MotorCommand)],
+            [e for e in events if isinstance(e, MotorOutcome)])
+
+
+@pytest.mark.parametrize('gap_s', [0.003, 0.01, 0.03])  # without the deferral 0.01 and 0.03 fail
+def test_a_second_ctrl_c_while_shutting_down_leaves_a_whole_bag(tmp_path, gap_s):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        devrobot('run', '--steps', '100000000', '--out', str(out), '--no-progress'),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bag = bag_of_run(out)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    time.sleep(gap_s)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    _, frames, commands, outcomes = split_events(bag)  # whole: no repair needed
+    assert len(commands) > 0 and len(frames) == len(commands) + 1 == len(outcomes) + 1
+    assert json.loads((out / 'stats.json').read_text())['steps'] == len(commands)
+
+
+def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_old_stats(
+        tmp_path, capsys, monkeypatch):
+    out = tmp_path / 'run'
+    out.mkdir()
+    (out / 'stats.json').write_text('{"steps": 7}\n')  # a previous run's
+    monkeypatch.setattr(durable_files, 'write_all', FullDisk(6000))
+    status = main(['run', '--steps', '1000', '--image-size', '32', '--bag-flush-bytes', '1',
+                   '--out', str(out), '--no-progress'])
+    error = capsys.readouterr().err.strip()
+    assert status == 1 and '\n' not in error
+    bag = only_bag(out)
+    assert error.startswith(f'devrobot run: cannot finish bag {bag} (the disk is full): '
+                            'it keeps its first ')
+    assert f'then run `devrobot repair {bag}`; cannot save {out / "stats.json"}' in error
+    assert (out / 'stats.json').read_text() == '{"steps": 7}\n'
+    kept = int(error.split('it keeps its first ')[1].split()[0])
+    monkeypatch.setattr(durable_files, 'write_all', REAL_WRITE_ALL)
+    assert main(['repair', str(bag)]) == 0
+    _, frames, commands, outcomes = split_events(bag)
+    assert (len(frames), len(commands), len(outcomes)) == (kept + 1, kept, kept)
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--bag-flush-interval-s', '0'], 'bag_flush_interval_s'),
+    (['--bag-flush-interval-s', 'nan'], 'bag_flush_interval_s'),
+    (['--bag-flush-bytes', '0'], 'bag_flush_bytes'),
+])
+def test_bad_flush_budgets_are_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
+    assert main(['run', '--out', str(tmp_path / 'run'), '--no-progress', *argv]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and '\n' not in error
+    assert not (tmp_path / 'run' / 'bags').exists()
+
+
+def test_stats_json_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    from devrobot_bringup.run_command import write_stats
+    from devrobot_core.session_stats import SessionStats
+    stats = SessionStats(2)
+    stats.record(1, 0.1)
+    assert write_stats(tmp_path, stats) == ''
+    assert json.loads((tmp_path / 'stats.json').read_text())['steps'] == 1
+    stats.record(0, 0.1)
+    monkeypatch.setattr(durable_files, 'write_all', FullDisk(10))
+    assert 'cannot save' in write_stats(tmp_path, stats)
+    assert json.loads((tmp_path / 'stats.json').read_text())['steps'] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['stats.json']

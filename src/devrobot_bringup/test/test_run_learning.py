@@ -46,3 +46,27 @@ def test_learning_flags_reach_the_learner_and_bad_ones_are_usage_errors(tmp_path
     assert main(['run', '--learn', '--steps', '3', '--out', str(out), *TINY,
                  '--batch-size', '0']) == 2
     assert 'batch_size' in capsys.readouterr().err
+
+
+def folder_state(folder):
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_another_image_size_is_refused_before_the_session_and_keeps_both_checkpoints(
+        tmp_path, capsys):
+    out = tmp_path / 'run'
+    flags = ['--eval-states', '0', '--checkpoint-every', '2']
+    assert main(['run', '--learn', '--steps', '8', '--out', str(out), *TINY, *flags]) == 0
+    checkpoints = out / 'checkpoints'
+    before = folder_state(checkpoints)
+    assert set(before) == {'checkpoint.pt', 'checkpoint_backup.pt'}
+    bags_before = sorted((out / 'bags').iterdir())
+    capsys.readouterr()
+    other = [f if f != '32' else '64' for f in TINY]  # --image-size 64
+    assert main(['run', '--learn', '--steps', '3', '--out', str(out), *other, *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (f'devrobot run: error: the checkpoint in {checkpoints} was trained on 32 px '
+                     'frames, not --image-size 64: use its size or another --out')
+    assert folder_state(checkpoints) == before
+    assert sorted((out / 'bags').iterdir()) == bags_before  # no session was started

@@ -3,3 +3,7 @@
 
 class UsageError(Exception):
     """Bad input from the user (a flag, a path, a spec): `devrobot` prints one line, exits 2."""
+
+
+class FatalError(Exception):
+    """Not bad input, yet the command cannot go on (a full disk): one line, exit status 1."""

@@ -58,6 +58,11 @@ class MotorOutcome:
     reason: str = ''
 
 
+# The largest image side devrobot accepts, in pixels. An rgb8 frame of 1024 x 1024 is 3 MiB; the
+# models are sized for 224 px, and a replay buffer holds two frames per transition it keeps.
+MAX_IMAGE_SIDE_PX = 1024
+
+
 @dataclass(frozen=True)
 class Frame:
     """One camera image: rgb8 pixels `[H, W, 3]` and the time it was captured."""
@@ -92,10 +97,6 @@ def action_space_from_flat(values: Sequence[float]) -> tuple:
         if not command.is_finite() or command.duration_s <= 0:
             raise ValueError(f'invalid command in action space: {command}')
     return space
-
-
-def action_space_to_flat(action_space: Sequence[MotorCommand]) -> list:
-    return [float(v) for c in action_space for v in (c.left, c.right, c.duration_s)]
 
 
 def action_space_to_dicts(action_space: Sequence[MotorCommand]) -> list:

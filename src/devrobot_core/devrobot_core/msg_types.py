@@ -87,15 +87,6 @@ def message_definitions(msg_dir: Path | None = None) -> dict:
             for name in MESSAGE_NAMES}
 
 
-def message_constants(type_name: str) -> dict:
-    """The constants (`STATUS_COMPLETED=0`, ...) a devrobot .msg file declares, by name."""
-    from rosbags.typesys import get_types_from_msg
-
-    parsed = get_types_from_msg(message_definitions()[type_name], type_name)
-    constants, _fields = parsed[type_name]
-    return {name: value for name, _kind, value in constants}
-
-
 @functools.lru_cache(maxsize=None)
 def get_devrobot_typestore():
     """A rosbags typestore (ROS 2 Jazzy base types) with the devrobot messages registered.

@@ -11,7 +11,8 @@ session there as if a person had typed 'stop'.
 Spec strings (CLI `--policy`, ROS parameter `policy`): `recorded:PATH` replays every command,
 `recorded:PATH@1` only action 1 of the action space, `recorded:PATH@right=0.12` only commands
 with that right speed (fields: left, right, duration; the original's motor_left/motor_right and
-action=N are accepted too).
+action=N are accepted too). A damaged or unfinished bag is refused; `recorded-partial:PATH`
+replays its readable part (or `devrobot repair PATH` makes it whole).
 """
 
 from __future__ import annotations
@@ -125,29 +126,35 @@ def map_commands(commands: Sequence[MotorCommand], action_space: Sequence[MotorC
     return indices
 
 
-def load_recorded_commands(path) -> tuple:
-    """(SessionInfo, commands in recorded order) of the bag at `path`; ValueError if unreadable."""
-    from devrobot_core.bags.session_bag import read_session, SessionBagError
+def load_recorded_commands(path, allow_partial: bool = False) -> tuple:
+    """(SessionInfo, commands in recorded order) of the bag at `path`; ValueError if unreadable.
+
+    A damaged bag is refused unless `allow_partial` (then its readable commands are replayed).
+    """
+    from devrobot_core.bags.session_bag import DamagedBagError, read_session, SessionBagError
 
     try:
-        info, events = read_session(Path(path))
+        info, events = read_session(Path(path), allow_partial)
         return info, recorded_commands(events)
+    except DamagedBagError as error:
+        raise ValueError(error.line(f'replay its readable part with recorded-partial:{path}')) \
+            from None
     except SessionBagError as error:
         raise ValueError(str(error)) from None
 
 
 def recorded_actions(path, action_space: Sequence[MotorCommand] | None = None,
                      action_filter: ActionFilter | str | None = None,
-                     n_actions: int | None = None) -> list:
+                     n_actions: int | None = None, allow_partial: bool = False) -> list:
     """Action indices of the commands recorded in the session bag at `path`, in order.
 
     `action_space` is the robot's that will replay them; without it the bag's own is used,
     and must have `n_actions` actions when that is given. A string filter is parsed against
-    the action space used. Raises ValueError for an unreadable bag, an unknown command, or
-    when nothing is left to replay.
+    the action space used. Raises ValueError for an unreadable or damaged bag (unless
+    `allow_partial`), an unknown command, or when nothing is left to replay.
     """
     path = Path(path)
-    info, commands = load_recorded_commands(path)
+    info, commands = load_recorded_commands(path, allow_partial)
     if action_space is None:
         if not info.action_space:
             raise ValueError(f'bag {path} does not say its action space (no session info); '
@@ -184,17 +191,6 @@ def recorded_action_selector(actions: Sequence[int], source: str = '') -> Action
     return select
 
 
-def create_recorded_action_selector(path, action_space: Sequence[MotorCommand] | None = None,
-                                    action_filter: ActionFilter | str | None = None):
-    """The original's factory: a selector replaying the (filtered) actions of a session bag.
-
-    Every command is read and mapped now, so a bad bag or an unknown command fails before
-    the robot moves.
-    """
-    actions = recorded_actions(path, action_space, action_filter)
-    return recorded_action_selector(actions, str(path))
-
-
 def split_spec_argument(argument: str) -> tuple:
     """`PATH[@FILTER]` -> (path, filter text or None). A path that exists keeps its '@'."""
     if not argument:
@@ -209,18 +205,14 @@ def split_spec_argument(argument: str) -> tuple:
 
 
 def recorded_selector_factory(argument: str, n_actions: int, seed: int = 0,
-                              action_space: Sequence[MotorCommand] | None = None):
+                              action_space: Sequence[MotorCommand] | None = None,
+                              allow_partial: bool = False):
     """The `recorded:PATH[@FILTER]` selector kind (see the module docstring); `seed` is unused.
 
     Without `action_space` the bag's own action space is used, and it must have `n_actions`
     actions; with it (the robot's commands), recorded commands are matched by value.
+    `allow_partial` (the `recorded-partial:` kind) replays the readable part of a damaged bag.
     """
     path, filter_text = split_spec_argument(argument)
-    actions = recorded_actions(path, action_space, filter_text, n_actions)
+    actions = recorded_actions(path, action_space, filter_text, n_actions, allow_partial)
     return recorded_action_selector(actions, str(path))
-
-
-def register_recorded_selector() -> None:
-    """Make `recorded:...` specs build recorded selectors (idempotent)."""
-    from devrobot_core.selectors import register_selector
-    register_selector('recorded', recorded_selector_factory)

@@ -2,7 +2,8 @@
 
 Each selector is named by a spec string usable from the CLI and from ROS parameters:
 `constant:1`, `sequence:always_move`, `sequence:0,1,1`, `random`, `random:7` (a seed),
-`recorded:BAG` (replay a session's actions; `recorded:BAG@1` keeps only action 1).
+`recorded:BAG` (replay a session's actions; `recorded:BAG@1` keeps only action 1;
+`recorded-partial:BAG` replays the readable part of a damaged bag).
 Learned selectors (the world model's `uncertainty`) are added by their own packages through
 `register_selector`.
 """
@@ -83,14 +84,18 @@ def _random(argument, n_actions, seed):
     return random_selector(n_actions, _parse_int(argument, 'random seed') if argument else seed)
 
 
-def _recorded(argument, n_actions, seed):
+def _recorded(argument, n_actions, seed, allow_partial=False):
     # Reads a session bag: imported only when a recorded policy is asked for.
     from devrobot_core.recorded_policy import recorded_selector_factory
-    return recorded_selector_factory(argument, n_actions, seed)
+    return recorded_selector_factory(argument, n_actions, seed, allow_partial=allow_partial)
+
+
+def _recorded_partial(argument, n_actions, seed):
+    return _recorded(argument, n_actions, seed, allow_partial=True)
 
 
 _FACTORIES: dict = {'constant': _constant, 'sequence': _sequence, 'random': _random,
-                    'recorded': _recorded}
+                    'recorded': _recorded, 'recorded-partial': _recorded_partial}
 
 
 def register_selector(kind: str, factory: SelectorFactory) -> None:

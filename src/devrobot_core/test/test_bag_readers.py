@@ -1,7 +1,8 @@
 """Which library reads a bag, how it is chosen, and a bag whose recorder died.
 
 The session-bag tests (devrobot_sim/test/test_session_bag.py, test_recorded_policy.py) run once
-per reader that imports; these cover what differs between the two.
+per reader that imports; these cover what differs between the two. Without rosbag2_py, a whole
+mcap bag is read by devrobot's checked scan ('bag_scan') and a sqlite3 one by rosbags.
 """
 
 import numpy as np
@@ -45,11 +46,14 @@ def test_asking_for_a_reader_that_is_not_installed_is_one_clear_error(monkeypatc
         bag_readers.choose_reader('rosbag2_py')
 
 
+@pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
 @pytest.mark.parametrize('reader', bag_readers.available_readers())
-def test_the_session_info_names_the_reader_that_read_it(tmp_path, monkeypatch, reader):
+def test_the_session_info_names_the_reader_that_read_it(tmp_path, monkeypatch, reader,
+                                                        storage):
     monkeypatch.setenv(bag_readers.READER_ENV, reader)
-    info, events = read_session(_write(tmp_path / 'bag'))
-    assert info.reader == reader
+    info, events = read_session(_write(tmp_path / 'bag', storage=storage))
+    expected = 'bag_scan' if (reader, storage) == ('rosbags', 'mcap') else reader
+    assert info.reader == expected
     assert len([e for e in events if isinstance(e, MotorOutcome)]) == 3
 
 
@@ -65,16 +69,16 @@ def _kill_recorder(bag):
     return bag
 
 
-def test_without_rosbag2_py_a_bag_whose_recorder_died_is_one_line_naming_the_fix(
+def test_without_rosbag2_py_a_sqlite3_bag_whose_recorder_died_is_one_line_naming_the_fix(
         tmp_path, monkeypatch):
     monkeypatch.setenv(bag_readers.READER_ENV, 'rosbags')
-    bag = _kill_recorder(_write(tmp_path / 'bag'))
+    bag = _kill_recorder(_write(tmp_path / 'bag', storage='sqlite3'))
     with pytest.raises(SessionBagError, match='ros2 bag reindex'):
-        read_session(bag)
+        read_session(bag)  # (an mcap one is the checked scan's: DamagedBagError, partial)
 
 
 @pytest.mark.parametrize('storage', ['mcap', 'sqlite3'])
-def test_rosbag2_py_reindexes_a_bag_whose_recorder_died(tmp_path, monkeypatch, storage):
+def test_rosbag2_py_reindexes_a_recorded_bag_without_metadata(tmp_path, monkeypatch, storage):
     if 'rosbag2_py' not in bag_readers.available_readers():
         pytest.skip('rosbag2_py is not installed here (ROS 2 not sourced)')
     monkeypatch.setenv(bag_readers.READER_ENV, 'rosbag2_py')

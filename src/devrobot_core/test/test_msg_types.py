@@ -3,14 +3,18 @@
 import shutil
 
 import pytest
+from rosbags.typesys import get_types_from_msg
 
 from devrobot_core import msg_types
 from devrobot_core.motor import MotorStatus
 
 
 def test_motor_status_matches_the_msg_constants():
-    constants = msg_types.message_constants(msg_types.MOTOR_STATE_TYPE)
-    assert constants == {f'STATUS_{status.name}': status.value for status in MotorStatus}
+    type_name = msg_types.MOTOR_STATE_TYPE
+    parsed = get_types_from_msg(msg_types.message_definitions()[type_name], type_name)
+    constants, _fields = parsed[type_name]
+    assert {name: value for name, _kind, value in constants} == \
+        {f'STATUS_{status.name}': status.value for status in MotorStatus}
 
 
 def test_typestore_holds_the_fields_of_the_msg_files():

@@ -22,7 +22,19 @@ class WatchdogStoppedError(LinkLostError):
 
 
 class RobotUnreachableError(ConnectionError):
-    """The robot could not be reached after all reconnection attempts: the session must end."""
+    """The robot cannot be used any more: the session must end.
+
+    Raised when it could not be reached after all reconnection attempts, and (as the
+    subclasses below) when it refuses our motor commands or its motors fail.
+    """
+
+
+class MotorsUnavailableError(RobotUnreachableError):
+    """Another client drives the robot's motors, or took them over from us."""
+
+
+class RobotFaultError(RobotUnreachableError):
+    """The robot answered a motor command with a failure (its motor board, say)."""
 
 
 class JetBotBackend(Protocol):

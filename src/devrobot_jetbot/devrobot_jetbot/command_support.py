@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.config_fields import add_config_group, config_from_arguments
 from devrobot_core.errors import UsageError
+from devrobot_core.parameter_file import JETBOT_NODE
 
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
@@ -17,7 +18,7 @@ _SKIPPED_FIELDS = ('action_space',)
 
 
 def add_robot_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, JetBotConfig, skip=_SKIPPED_FIELDS)
+    add_config_group(parser, JetBotConfig, 'jetbot', JETBOT_NODE, skip=_SKIPPED_FIELDS)
 
 
 def robot_from_arguments(args: argparse.Namespace, **kwargs) -> JetBotRobot:

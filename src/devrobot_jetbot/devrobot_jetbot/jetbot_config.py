@@ -25,7 +25,12 @@ class JetBotConfig(MotorControlConfig):
     backend: str = setting('rpyc', 'rpyc (robot service over the network), onboard, or mock')
     host: str = setting('', "the JetBot's IP address or host name (rpyc backend)")
     port: int = setting(18861, "TCP port of the robot's RPyC service")
-    secret_file: str = setting('', 'file holding the shared secret the robot service asks for')
+    secret_file: str = setting(
+        '~/.devrobot_secret', "file holding the robot service's shared secret (devrobot "
+        "jetbot-secret makes it); '' for a service started with --insecure")
+    take_over: bool = setting(
+        False, "take the motors over from another client that drives them (it is told); "
+        'without it, a robot driven by another client is refused')
     connect_timeout_s: float = setting(3.0, 'how long one connection attempt may take')
     call_timeout_s: float = setting(2.0, 'how long one camera or motor call may take')
     reconnect_attempts: int = setting(

@@ -68,7 +68,12 @@ class JetBotNode(Node):
             f'{self.config.max_speed}, holds within {self.config.max_duration_s} s')
 
     def on_command(self, msg: MotorCommandMsg) -> None:
-        self.driver.submit(motor_command_from_msg(msg))
+        try:
+            command = motor_command_from_msg(msg)
+        except ValueError as error:  # NaN speed, negative duration: nothing to execute
+            self.get_logger().warning(f'dropped a motor command: {error}')
+            return
+        self.driver.submit(command)
 
     def on_camera_tick(self) -> None:
         stamp_ns = self.get_clock().now().nanoseconds

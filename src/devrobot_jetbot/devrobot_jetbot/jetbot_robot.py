@@ -8,7 +8,6 @@ Usage:
 from __future__ import annotations
 
 from devrobot_core.clock import WallClock
-from devrobot_core.errors import UsageError
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 from devrobot_core.robot import Clock
 
@@ -44,11 +43,18 @@ class JetBotRobot:
         self.driver = MotorDriver(MotorController(self.config), self.backend, self.clock,
                                   self.config.lease_grace_s, self.config.resend_interval_s)
         self._closed = False
+        self._drives = False  # whether this robot may touch the motors (close stops them)
 
-    def connect(self) -> None:
-        """Open the link and make sure the motors start stopped."""
+    def connect(self, drive_motors: bool = True) -> None:
+        """Open the link and, unless only watching, make sure the motors start stopped.
+
+        Stopping them also claims them on the robot service: when another client drives them,
+        this raises MotorsUnavailableError. A viewer (`drive_motors=False`) never touches them.
+        """
         self.backend.connect()
-        self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
+        if drive_motors:
+            self._drives = True
+            self.backend.apply_motors(0.0, 0.0, self.config.lease_grace_s)
 
     def read(self) -> Frame:
         """One frame, stamped when it was asked for: the camera took it no earlier."""
@@ -61,6 +67,7 @@ class JetBotRobot:
 
     def send(self, command: MotorCommand) -> MotorOutcome:
         """Execute one command completely: ramp, hold, ramp down; report what was applied."""
+        self._drives = True
         return self.driver.execute(command)
 
     def close(self) -> None:
@@ -68,24 +75,7 @@ class JetBotRobot:
             return
         self._closed = True
         try:
-            self.driver.stop('robot closed')
+            if self._drives:  # a viewer leaves the motors to whoever drives them
+                self.driver.stop('robot closed')
         finally:
             self.backend.close()
-
-
-def build_jetbot_robot(host: str | None = None, port: int | None = None,
-                       **overrides) -> JetBotRobot:
-    """A JetBotRobot for the no-ROS runner: the default config with the given address.
-
-    Bad values become a one-line UsageError (`devrobot run` prints it and exits 2).
-    """
-    values = dict(overrides)
-    if host is not None:
-        values['host'] = host
-    if port is not None:
-        values['port'] = port
-    try:
-        config = JetBotConfig(**values)
-    except (TypeError, ValueError) as error:
-        raise UsageError(f'JetBot settings: {error}') from None
-    return JetBotRobot(config)

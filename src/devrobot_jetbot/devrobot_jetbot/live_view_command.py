@@ -1,9 +1,9 @@
 """`devrobot live-view`: the JetBot's camera in a window (q quits), or saved to a folder.
 
-    devrobot live-view --host 192.168.1.42
-    devrobot live-view --host 192.168.1.42 --headless --out frames/ --frames 50
+    devrobot live-view --jetbot.host 192.168.1.42
+    devrobot live-view --jetbot.host 192.168.1.42 --headless --out frames/ --frames 50
 
-It never moves the motors (connecting makes sure they are stopped).
+It never touches the motors: another client may drive the robot meanwhile.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main(args: argparse.Namespace) -> int:
     shown = 0
     period_s = 1.0 / args.rate_hz
     try:
-        robot.connect()
+        robot.connect(drive_motors=False)
         while limit is None or shown < limit:
             started = robot.clock.now_ns()
             if not show(robot.read().pixels):

@@ -1,8 +1,9 @@
 """A JetBot backend without hardware: records motor calls, renders frames that show motion.
 
-Used by tests and by `--backend mock` to try the driver, the node and the commands anywhere.
-The frame is a vertical bar whose position follows the integrated right-motor speed, so
-`devrobot try-action --backend mock` shows a visible difference after a forward command.
+Used by tests and by `--jetbot.backend mock` to try the driver, the node and the commands
+anywhere. The frame is a vertical bar whose position follows the integrated right-motor speed,
+so `devrobot try-action --jetbot.backend mock` shows a visible difference after a forward
+command.
 """
 
 from __future__ import annotations

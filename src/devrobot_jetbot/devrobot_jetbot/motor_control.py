@@ -18,6 +18,7 @@ target and 0, so no command can drive a motor past `max_speed`.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from devrobot_core.config_fields import setting
@@ -87,16 +88,20 @@ def validation_problem(command: MotorCommand, now_ns: int,
                        config: MotorControlConfig) -> MotorOutcome | None:
     """The rejection outcome of a malformed or stale command, or None when it may run.
 
-    A stamp of 0 means "not stamped" (an unset header): such commands skip the age check.
+    A stamp of 0 means "not stamped" (an unset header): such commands skip the age check. A stamp
+    that is not a finite number is invalid, never a way around the age check.
     """
     def reject(status, reason):
         return MotorOutcome(command, 0.0, 0.0, now_ns, now_ns, status, reason)
 
     values = (command.left, command.right, command.duration_s)
-    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+    if not all(is_finite_number(v) for v in values):
         return reject(MotorStatus.REJECTED_INVALID,
                       f'speeds and duration must be finite numbers, got left={command.left} '
                       f'right={command.right} duration={command.duration_s}')
+    if not is_finite_number(command.stamp_ns):
+        return reject(MotorStatus.REJECTED_INVALID,
+                      f'the stamp must be a finite time in nanoseconds, got {command.stamp_ns!r}')
     if command.duration_s <= 0:
         return reject(MotorStatus.REJECTED_INVALID,
                       f'duration must be positive, got {command.duration_s} s')
@@ -111,6 +116,12 @@ def validation_problem(command: MotorCommand, now_ns: int,
                           f'command is stamped {-age_s:.3f} s in the future (clocks out of '
                           f'sync?), more than the maximum age {config.max_command_age_s} s')
     return None
+
+
+def is_finite_number(value) -> bool:
+    """A real number (numpy's included), not bool, not NaN or infinite."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
 
 
 def clamp_speed(value: float, max_speed: float) -> float:
@@ -140,12 +151,6 @@ class MotorController:
     def speeds(self) -> tuple:
         """(left, right) as of the last step."""
         return self._left, self._right
-
-    def planned_end_ns(self) -> int | None:
-        plan = self._plan
-        if plan is None:
-            return None
-        return plan.start_ns + self._ramp_up_ns() + plan.hold_ns + self._ramp_down_ns()
 
     def submit(self, command: MotorCommand, now_ns: int) -> tuple:
         """Accept a command; return the outcomes it ends right away.

@@ -7,7 +7,10 @@ go through `_advance`, so the two modes cannot drift apart.
 Safety: speeds are re-sent at least every `resend_interval_s`, each time with a hold time (the
 time until the next send plus `lease_grace_s`), so a robot-side watchdog stops the motors soon
 after the link is lost, however long the command. Any exception while applying speeds stops
-the command (STOPPED) and sends a best-effort stop.
+the command (STOPPED) and sends a best-effort stop. On the background thread, any exception at
+all (a malformed command, a backend error, a failing outcome callback) ends the thread the same
+way: the motors are told to stop, every command it held gets an outcome, `on_fatal` is called,
+and commands submitted afterwards are answered STOPPED at once.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import dataclasses
 import threading
 from typing import Callable
 
-from devrobot_core.motor import MotorCommand, MotorOutcome
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
 from devrobot_core.robot import Clock
 
 from devrobot_jetbot.backend import JetBotBackend, RobotUnreachableError
@@ -45,6 +48,7 @@ class MotorDriver:
         self._pending: list = []
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._failure: str | None = None  # why the background thread ended, if it failed
 
     # -- synchronous mode ---------------------------------------------------------------------
 
@@ -85,10 +89,19 @@ class MotorDriver:
         self._thread.start()
 
     def submit(self, command: MotorCommand) -> None:
-        """Queue a command for the background thread (thread-safe)."""
+        """Queue a command for the background thread (thread-safe).
+
+        After the thread failed, the command is answered STOPPED at once instead.
+        """
         with self._wake:
-            self._pending.append(command)
-            self._wake.notify()
+            failure = self._failure
+            if failure is None:
+                self._pending.append(command)
+                self._wake.notify()
+                return
+        now_ns = self.clock.now_ns()
+        self._report([MotorOutcome(command, 0.0, 0.0, now_ns, now_ns, MotorStatus.STOPPED,
+                                   failure)], self.on_outcome)
 
     def shutdown(self, reason: str = 'driver shut down') -> None:
         """Stop the thread, end a running command as STOPPED and stop the motors."""
@@ -111,27 +124,55 @@ class MotorDriver:
 
     def _run(self) -> None:
         next_step_ns = None
-        while True:
-            with self._wake:
-                while not self._pending and not self._stopping:
-                    now_ns = self.clock.now_ns()
-                    if next_step_ns is not None and now_ns >= next_step_ns:
-                        break
-                    wait_s = (_IDLE_WAIT_S if next_step_ns is None
-                              else (next_step_ns - now_ns) / NS_PER_S)
-                    self._wake.wait(min(wait_s, _IDLE_WAIT_S))
-                if self._stopping:
-                    return
-                pending, self._pending = self._pending, []
-                finished = []
-                for command in pending:
-                    finished.extend(self.controller.submit(command, self.clock.now_ns()))
-            self._report(finished, self.on_outcome)
-            try:
+        unanswered: list = []  # taken from the queue, no outcome yet
+        try:
+            while True:
+                with self._wake:
+                    while not self._pending and not self._stopping:
+                        now_ns = self.clock.now_ns()
+                        if next_step_ns is not None and now_ns >= next_step_ns:
+                            break
+                        wait_s = (_IDLE_WAIT_S if next_step_ns is None
+                                  else (next_step_ns - now_ns) / NS_PER_S)
+                        self._wake.wait(min(wait_s, _IDLE_WAIT_S))
+                    if self._stopping:
+                        return
+                    unanswered, self._pending = self._pending, []
+                    finished = []
+                    while unanswered:
+                        finished.extend(self.controller.submit(unanswered[0],
+                                                               self.clock.now_ns()))
+                        unanswered.pop(0)
+                self._report(finished, self.on_outcome)
                 next_step_ns = self._advance(self.on_outcome).next_step_ns
-            except BaseException as error:  # noqa: B902 - motors are already stopped; tell owner
-                self.on_fatal(error)
-                return
+        except BaseException as error:  # noqa: B902 - whatever it was: stop, answer, tell owner
+            self._fail(error, unanswered)
+
+    def _fail(self, error: BaseException, unanswered: list) -> None:
+        """The thread ends on `error`: stop the motors, give every command an outcome, report."""
+        reason = f'motor driver failed: {type(error).__name__}: {error}'
+        with self._wake:
+            self._failure = reason
+            queued, self._pending = self._pending, []
+        with self._lock:
+            now_ns = self.clock.now_ns()
+            outcomes = list(self.controller.stop(now_ns, reason).finished)
+        for index, command in enumerate(unanswered + queued):
+            # `unanswered` starts with the command whose submission raised: it was malformed
+            status = (MotorStatus.REJECTED_INVALID if index == 0 and unanswered
+                      else MotorStatus.STOPPED)
+            outcomes.append(MotorOutcome(command, 0.0, 0.0, now_ns, now_ns, status, reason))
+        if not isinstance(error, RobotUnreachableError):  # else a stop would only reconnect
+            try:
+                self.backend.apply_motors(0.0, 0.0, 0.0)
+            except Exception:  # noqa: B902 - best effort; the robot's watchdog backs it up
+                pass
+        for outcome in outcomes:
+            try:
+                self.on_outcome(outcome)
+            except Exception:  # noqa: B902 - a failing callback must not hide the others
+                pass
+        self.on_fatal(error)
 
     # -- shared -------------------------------------------------------------------------------
 
@@ -176,5 +217,12 @@ class MotorDriver:
 
     @staticmethod
     def _report(outcomes, report) -> None:
+        """Report every outcome, even when a report raises; then raise the first such error."""
+        failure = None
         for outcome in outcomes:
-            report(outcome)
+            try:
+                report(outcome)
+            except BaseException as error:  # noqa: B902 - the other outcomes still go out
+                failure = failure or error
+        if failure is not None:
+            raise failure

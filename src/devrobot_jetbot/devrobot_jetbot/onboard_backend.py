@@ -31,7 +31,7 @@ class OnboardBackend:
         except ImportError as error:
             raise RobotUnreachableError(
                 f'the onboard backend needs OpenCV with GStreamer and Adafruit_MotorHAT on '
-                f'this computer ({error}); on a workstation use --backend rpyc') from None
+                f'this computer ({error}); on a workstation use --jetbot.backend rpyc') from None
         except (OSError, RuntimeError) as error:
             self.close()
             raise RobotUnreachableError(f'cannot open the JetBot hardware: {error}') from None

@@ -1,143 +1,60 @@
 """The robot-side RPyC service, hardened: run this ON the JetBot.
 
-    python3 robot_service.py --bind 0.0.0.0 --port 18861
+    python3 robot_service.py                  # reads the shared secret from ~/.devrobot_secret
 
-It exposes exactly the two calls of the original service, so the original client works too:
+It exposes the two calls of the original service, so the original client works too, and one
+more for the devrobot client:
 
     get_camera_frame() -> str         base64 of one JPEG camera frame
-    set_motors(left, right[, hold_s])  speeds in [-1, 1]; hold_s: how long they may stay on;
-                                       returns True if the watchdog had stopped them meanwhile
+    set_motors(left, right[, hold_s])  speeds in [-1, 1]; hold_s: how long they may stay on
+                                       (0 or less: stop now); returns True if the watchdog had
+                                       stopped them meanwhile
+    claim_motors(client_id, take_over) become the one client that drives the motors
 
-and its own watchdog stops the motors when a command's time (`hold_s`) is up, when no command
-arrives within `--max-hold-s` (the original client sends no `hold_s`), and at once when the
-client that drove the motors goes away. With `--secret-file`, a client must answer an HMAC
-challenge before it may call anything.
+Its watchdog (`motor_watchdog.py`) stops the motors when a command's time (`hold_s`) is up, when
+no command arrives within `--max-hold-s` (the original client sends no `hold_s`), and at once
+when the client that drove the motors goes away; a stop whose write fails is retried every
+watchdog period until a zero write succeeds. One client drives the motors at a time: another
+one is refused unless it takes them over, and then the first one's next call is refused with
+'motors taken over'. The server (`robot_server.py`) caps connections and frame sizes.
+
+A client must answer an HMAC challenge with the shared secret (`--secret-file`, made by
+`devrobot jetbot-secret` on the workstation) before it may call anything; `--insecure` lets
+anyone on the network in. Errors reach clients as one line, without tracebacks.
 
 Python 3.6 syntax only (JetPack 4.6); needs rpyc and, for the real hardware, OpenCV with
-GStreamer and Adafruit_MotorHAT. Copy it to the robot with `onboard_hardware.py` beside it.
+GStreamer and Adafruit_MotorHAT. Copy it to the robot with `motor_watchdog.py`,
+`robot_server.py` and `onboard_hardware.py` beside it.
 """
 
 import argparse
 import base64
-import hashlib
-import hmac
 import logging
 import os
 import signal
-import socket
 import sys
-import threading
-import time
 
 try:
-    from devrobot_jetbot.onboard_hardware import CsiCamera, MockHardware, MotorBoard, clamp_unit
-except ImportError:  # on the robot: the two files side by side, no devrobot installed
-    from onboard_hardware import CsiCamera, MockHardware, MotorBoard, clamp_unit
+    from devrobot_jetbot.motor_watchdog import (BoardFailed, MAX_HOLD_LIMIT_S, MotorWatchdog,
+                                                Refused, checked_max_hold)
+    from devrobot_jetbot.onboard_hardware import CsiCamera, MockHardware, MotorBoard
+    from devrobot_jetbot.robot_server import (DEFAULT_MAX_CLIENTS, MAX_CLIENTS_LIMIT,
+                                              HardenedServer, ListenerDied,
+                                              challenge_authenticator, describe)
+except ImportError:  # on the robot: the files side by side, no devrobot installed
+    from motor_watchdog import (BoardFailed, MAX_HOLD_LIMIT_S, MotorWatchdog, Refused,
+                                checked_max_hold)
+    from onboard_hardware import CsiCamera, MockHardware, MotorBoard
+    from robot_server import (DEFAULT_MAX_CLIENTS, MAX_CLIENTS_LIMIT, HardenedServer,
+                              ListenerDied, challenge_authenticator, describe)
 
 import rpyc
-from rpyc.utils.authenticators import AuthenticationError
-from rpyc.utils.server import ThreadedServer
 
 SERVICE_NAME = 'DEVROBOT_JETBOT'  # lets the workstation client know it may send hold_s
 DEFAULT_PORT = 18861
-CHALLENGE_TIMEOUT_S = 3.0
+DEFAULT_SECRET_FILE = '~/.devrobot_secret'
 
 log = logging.getLogger('devrobot_jetbot.robot_service')
-
-
-class MotorWatchdog(object):
-    """Owns the motors: every speed comes with a deadline, after which the motors stop."""
-
-    def __init__(self, motors, max_hold_s=1.0, period_s=0.01, clock=time.monotonic):
-        if not max_hold_s > 0:
-            raise ValueError('max_hold_s must be positive, got %r' % (max_hold_s,))
-        self.motors = motors
-        self.max_hold_s = float(max_hold_s)
-        self.period_s = period_s
-        self.clock = clock
-        self.stops = []  # (time, reason) of every stop the watchdog made, newest last
-        self._lock = threading.Lock()
-        self._owner = None  # the client that set the speeds now applied
-        self._deadline = None  # when the applied speeds expire; None while stopped
-        self._deadline_reason = ''
-        self._expired = False  # the deadline stopped the owner's speeds before its next call
-        self._closed = threading.Event()
-        self._thread = None
-
-    def set(self, owner, left, right, hold_s=None):
-        """Apply speeds from `owner` for at most `hold_s` (or `max_hold_s`) seconds.
-
-        Returns True when the watchdog had stopped this owner's previous speeds because their
-        time ran out before this call came: the command in progress did not run as planned,
-        and (for a client that sends hold times) the motors stay stopped.
-        """
-        left, right = clamp_unit(left), clamp_unit(right)
-        limited = positive_seconds(hold_s)
-        with self._lock:
-            was_cut = self._expired and owner is self._owner
-            self._expired = False
-            if was_cut and limited is not None:
-                # a devrobot client ends the command when told: no restart for a few ms
-                left = right = 0.0
-            self.motors.set_speeds(left, right)
-            self._owner = owner
-            if left == 0.0 and right == 0.0:
-                self._deadline = None
-            elif limited is not None:
-                self._deadline = self.clock() + min(limited, self.max_hold_s)
-                self._deadline_reason = "the command's time is up"
-            else:
-                self._deadline = self.clock() + self.max_hold_s
-                self._deadline_reason = 'no command arrived within %.3f s' % self.max_hold_s
-        return was_cut
-
-    def release(self, owner):
-        """`owner` went away: if it drove the motors, stop them now."""
-        with self._lock:
-            if owner is self._owner and self._deadline is not None:
-                self._stop_locked('the client went away')
-            if owner is self._owner:
-                self._owner = None
-
-    def check(self):
-        with self._lock:
-            if self._deadline is not None and self.clock() >= self._deadline:
-                self._stop_locked(self._deadline_reason)
-                self._expired = True
-
-    def start(self):
-        self._thread = threading.Thread(target=self._run, name='motor-watchdog')
-        self._thread.daemon = True
-        self._thread.start()
-
-    def close(self):
-        self._closed.set()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        with self._lock:
-            self._stop_locked('service shut down')
-
-    def _run(self):
-        while not self._closed.wait(self.period_s):
-            try:
-                self.check()
-            except Exception:  # noqa: B902 - keep watching; a failing stop is retried
-                log.exception('watchdog could not stop the motors; retrying')
-
-    def _stop_locked(self, reason):
-        self._deadline = None
-        self.stops.append((self.clock(), reason))
-        self.motors.set_speeds(0.0, 0.0)
-        log.info('motors stopped: %s', reason)
-
-
-def positive_seconds(value):
-    """`value` as a positive finite float, or None (absent, malformed, zero or negative)."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if 0.0 < value < float('inf') else None
 
 
 def encode_jpeg_base64(frame_bgr, quality=90):
@@ -157,6 +74,13 @@ def encode_jpeg_base64(frame_bgr, quality=90):
     return base64.b64encode(data).decode('ascii')
 
 
+def client_error(call, error):
+    """What a client sees of a failure: one line; the details stay in the robot's log."""
+    log.error('%s failed', call, exc_info=(type(error), error, error.__traceback__))
+    return RuntimeError('%s failed on the robot (%s); see the service log there'
+                        % (call, type(error).__name__))
+
+
 def make_service_class(camera, watchdog):
     """The RPyC service class: RPyC makes one instance per connection, one per client."""
 
@@ -164,64 +88,66 @@ def make_service_class(camera, watchdog):
         ALIASES = [SERVICE_NAME]
 
         def on_connect(self, conn):
-            log.info('client connected')
+            self._label = peer_label(conn)
+            log.info('client %s connected', self._label)
 
         def on_disconnect(self, conn):
-            log.info('client disconnected')
+            log.info('client %s disconnected', self._label)
             watchdog.release(self)
 
         def exposed_get_camera_frame(self):
-            return encode_jpeg_base64(camera.read_bgr())
+            try:
+                return encode_jpeg_base64(camera.read_bgr())
+            except Exception as error:  # noqa: B902 - no traceback to the client
+                raise client_error('get_camera_frame', error) from None
 
         def exposed_set_motors(self, left, right, hold_s=None):
             # True: the watchdog had stopped this client's motors (the original ignores it)
-            return watchdog.set(self, left, right, hold_s)
+            return guarded('set_motors', watchdog.set, self, left, right, hold_s, self._label)
+
+        def exposed_claim_motors(self, client_id=None, take_over=False):
+            client_id = client_id if type(client_id) is str and len(client_id) <= 64 else None
+            guarded('claim_motors', watchdog.claim, self, client_id, take_over is True,
+                    self._label)
 
     return JetBotService
 
 
-def challenge_authenticator(secret):
-    """Require an HMAC-SHA256 of a fresh random challenge under the shared secret."""
-    key = secret.encode('utf-8')
+def guarded(call, function, *args):
+    """Run a watchdog call; its refusals reach the client as one-line RuntimeErrors.
 
-    def authenticate(sock):
-        challenge = os.urandom(16).hex()
-        try:
-            sock.settimeout(CHALLENGE_TIMEOUT_S)
-            sock.sendall(('DEVROBOT-CHALLENGE %s\n' % challenge).encode('ascii'))
-            answer = read_line(sock)
-        except (OSError, socket.timeout):
-            raise AuthenticationError('no answer to the challenge')
-        finally:
-            sock.settimeout(None)
-        expected = hmac.new(key, challenge.encode('ascii'), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(answer.encode('ascii', 'replace'), expected.encode('ascii')):
-            log.warning('rejected a client with a wrong or missing secret')
-            raise AuthenticationError('wrong secret')
-        return sock, None
-
-    return authenticate
+    RuntimeError because rpyc rebuilds builtin exceptions on the client, and its rebuilt
+    OSErrors (PermissionError among them) lose their message there.
+    """
+    try:
+        return function(*args)
+    except (Refused, BoardFailed) as error:
+        raise RuntimeError(str(error)) from None
+    except Exception as error:  # noqa: B902 - a bug: logged here, one line there
+        raise client_error(call, error) from None
 
 
-def read_line(sock, limit=200):
-    """One newline-terminated ASCII line from a socket, without reading past it."""
-    data = b''
-    while not data.endswith(b'\n'):
-        byte = sock.recv(1)
-        if not byte or len(data) > limit:
-            raise OSError('connection closed during the challenge')
-        data += byte
-    return data.decode('ascii', 'replace').strip()
+def peer_label(conn):
+    try:
+        host, port = conn._config['endpoints'][1][:2]
+        return '%s:%s' % (host, port)
+    except Exception:  # noqa: B902 - only a label for the log and for refusals
+        return 'a client'
 
 
 def make_server(camera, motors, bind='0.0.0.0', port=DEFAULT_PORT, secret=None,
-                max_hold_s=1.0):
+                max_hold_s=1.0, max_clients=DEFAULT_MAX_CLIENTS, watchdog_period_s=0.01,
+                **authenticator_options):
     """A ready (not yet started) server and its running watchdog."""
-    watchdog = MotorWatchdog(motors, max_hold_s=max_hold_s)
-    server = ThreadedServer(make_service_class(camera, watchdog), hostname=bind, port=port,
-                            authenticator=challenge_authenticator(secret) if secret else None,
+    watchdog = MotorWatchdog(motors, max_hold_s=max_hold_s, period_s=watchdog_period_s)
+    authenticator = (challenge_authenticator(secret, **authenticator_options) if secret
+                     else None)
+    server = HardenedServer(make_service_class(camera, watchdog), max_clients=max_clients,
+                            hostname=bind, port=port, authenticator=authenticator,
                             protocol_config={'allow_public_attrs': False,
-                                             'allow_pickle': False},
+                                             'allow_pickle': False,
+                                             'include_local_traceback': False,
+                                             'include_local_version': False},
                             auto_register=False)
     watchdog.start()
     return server, watchdog
@@ -236,10 +162,17 @@ def parse_arguments(argv):
     parser.add_argument('--bind', default='0.0.0.0',
                         help='address to listen on (default: all; 127.0.0.1 for local only)')
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help='TCP port (18861)')
-    parser.add_argument('--secret-file', default=os.environ.get('DEVROBOT_SECRET_FILE'),
-                        help='file holding a shared secret clients must prove they know')
+    parser.add_argument('--secret-file', default=None,
+                        help='file holding the shared secret clients must prove they know '
+                        '(default: $DEVROBOT_SECRET_FILE or %s)' % DEFAULT_SECRET_FILE)
+    parser.add_argument('--insecure', action='store_true',
+                        help='no secret: anyone who reaches the port drives the motors')
     parser.add_argument('--max-hold-s', type=float, default=1.0,
-                        help='longest time motors run without a new command (default 1.0)')
+                        help='longest time motors run without a new command (default 1.0, at '
+                        'most %g)' % MAX_HOLD_LIMIT_S)
+    parser.add_argument('--max-clients', type=int, default=DEFAULT_MAX_CLIENTS,
+                        help='connections served at once; more are closed at once (default %d)'
+                        % DEFAULT_MAX_CLIENTS)
     parser.add_argument('--hardware', choices=('jetbot', 'mock'), default='jetbot',
                         help='real camera and motor board, or an in-memory mock')
     parser.add_argument('--motor-board', choices=MotorBoard.BOARDS, default='adafruit')
@@ -248,19 +181,61 @@ def parse_arguments(argv):
     return parser.parse_args(argv)
 
 
+class StartError(Exception):
+    """A bad option or secret file: one line, exit status 2."""
+
+
+def check_arguments(args):
+    """Raise StartError naming the first bad option; returns nothing."""
+    if not 1 <= args.port <= 65535:
+        raise StartError('--port must be in 1..65535, got %d' % args.port)
+    try:
+        checked_max_hold(args.max_hold_s)
+    except ValueError as error:
+        raise StartError(str(error))
+    if not 1 <= args.max_clients <= MAX_CLIENTS_LIMIT:
+        raise StartError('--max-clients must be in 1..%d, got %d' % (MAX_CLIENTS_LIMIT,
+                                                                     args.max_clients))
+    if args.insecure and args.secret_file:
+        raise StartError('--insecure and --secret-file contradict each other: choose one')
+
+
+def load_secret(path):
+    """The secret in `path` (stripped); StartError with one line when it cannot be used."""
+    full = os.path.expanduser(path)
+    try:
+        with open(full, 'rb') as handle:
+            data = handle.read(4097)
+    except FileNotFoundError:
+        raise StartError('the secret file %s does not exist: run `devrobot jetbot-secret --host '
+                         "<this robot's address>` on the workstation to create it on both "
+                         'machines, or start with --insecure' % full)
+    except OSError as error:
+        raise StartError('cannot read the secret file %s: %s' % (full, describe(error)))
+    try:
+        secret = data.decode('utf-8').strip()
+    except UnicodeDecodeError:
+        raise StartError('the secret file %s is not text' % full)
+    if not secret:
+        raise StartError('the secret file %s is empty' % full)
+    if len(data) > 4096:
+        raise StartError('the secret file %s is over 4 KiB: is it the right file?' % full)
+    if os.stat(full).st_mode & 0o077:
+        log.warning('the secret file %s is readable by other users: chmod 600 %s', full, full)
+    return secret
+
+
 def main(argv=None):
     args = parse_arguments(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     secret = None
-    if args.secret_file:
-        with open(args.secret_file) as handle:
-            secret = handle.read().strip()
-        if not secret:
-            print('robot_service: the secret file %s is empty' % args.secret_file,
-                  file=sys.stderr)
-            return 2
-    if not args.max_hold_s > 0:
-        print('robot_service: --max-hold-s must be positive', file=sys.stderr)
+    try:
+        check_arguments(args)
+        if not args.insecure:
+            secret = load_secret(args.secret_file or os.environ.get('DEVROBOT_SECRET_FILE')
+                                 or DEFAULT_SECRET_FILE)
+    except StartError as error:
+        print('robot_service: error: %s' % error, file=sys.stderr)
         return 2
     if args.hardware == 'mock':
         camera = motors = MockHardware()
@@ -271,26 +246,34 @@ def main(argv=None):
         motors.open()
         camera.open()
         server, watchdog = make_server(camera, motors, args.bind, args.port, secret,
-                                       args.max_hold_s)
-    except (ImportError, OSError, RuntimeError) as error:
-        print('robot_service: cannot start: %s' % error, file=sys.stderr)
+                                       args.max_hold_s, args.max_clients)
+    except (ImportError, OSError, RuntimeError, ValueError) as error:
+        print('robot_service: cannot start: %s' % describe(error), file=sys.stderr)
         motors.close()
         camera.close()
         return 1
-    log.info('serving the JetBot on %s:%d (secret: %s, max hold %.2f s)', args.bind,
-             server.port, 'yes' if secret else 'no', args.max_hold_s)
+    if secret is None:
+        log.warning('running WITHOUT a secret (--insecure): anyone who reaches port %d drives '
+                    'the motors', server.port)
+    log.info('serving the JetBot on %s:%d (secret: %s, max hold %.2f s, at most %d clients)',
+             args.bind, server.port, 'yes' if secret else 'no', args.max_hold_s,
+             args.max_clients)
     # systemctl stop sends SIGTERM: stop the motors on that way out too, not only on Ctrl-C
     signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    status = 0
     try:
         server.start()
     except KeyboardInterrupt:
         pass
+    except ListenerDied as error:
+        log.error('%s; exiting with status 1 (systemd restarts the service)', error)
+        status = 1
     finally:
         server.close()
         watchdog.close()
         motors.close()
         camera.close()
-    return 0
+    return status
 
 
 if __name__ == '__main__':

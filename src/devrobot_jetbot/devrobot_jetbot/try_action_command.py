@@ -1,6 +1,6 @@
 """`devrobot try-action`: execute one motor command; save the frames before and after it.
 
-    devrobot try-action --host 192.168.1.42 --left 0 --right 0.12 --duration 0.2 --out try1/
+    devrobot try-action --jetbot.host 192.168.1.42 --left 0 --right 0.12 --duration 0.2 --out try1/
 
 Writes before.png, after.png, difference.png (|after - before|, brightened) and outcome.json,
 and prints how the command ended and how much of the picture changed. This is the original
@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 
+from devrobot_core.durable_files import write_atomically
 from devrobot_core.errors import UsageError
 from devrobot_core.motor import MotorCommand, MotorStatus
 
@@ -71,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
               'status': outcome.status.name, 'reason': outcome.reason,
               'run_s': (outcome.end_ns - outcome.start_ns) / 1e9,
               'changed_fraction': changed}
-    (folder / 'outcome.json').write_text(json.dumps(record, indent=2) + '\n')
+    write_atomically(folder / 'outcome.json', json.dumps(record, indent=2) + '\n')
     print(f'try-action: {outcome.status.name} (applied left={outcome.left:.3f} '
           f'right={outcome.right:.3f} for {record["run_s"]:.3f} s'
           f'{", " + outcome.reason if outcome.reason else ""}); '

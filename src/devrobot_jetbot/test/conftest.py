@@ -11,12 +11,16 @@ from devrobot_jetbot.robot_service import make_server
 
 
 class RunningService:
-    """A started robot service; `hardware` records every motor call."""
+    """A started robot service; `hardware` records every motor call.
 
-    def __init__(self, secret=None, max_hold_s=1.0):
+    Keyword arguments go to `make_server` (secret, max_hold_s, max_clients, timeout_s of the
+    challenge); `camera` replaces the mock camera.
+    """
+
+    def __init__(self, camera=None, **options):
         self.hardware = MockHardware()
-        self.server, self.watchdog = make_server(self.hardware, self.hardware, '127.0.0.1', 0,
-                                                 secret=secret, max_hold_s=max_hold_s)
+        self.server, self.watchdog = make_server(camera or self.hardware, self.hardware,
+                                                 '127.0.0.1', 0, **options)
         self.port = self.server.port
         self.thread = threading.Thread(target=self.server.start, daemon=True)
         self.thread.start()

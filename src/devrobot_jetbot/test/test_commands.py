@@ -46,7 +46,8 @@ def test_try_action_reports_a_rejected_command_with_status_1(tmp_path):
 
 def test_commands_end_with_one_clear_line_when_the_robot_is_unreachable(
         tmp_path, closed_port, capsys):
-    argv = ['--host', '127.0.0.1', '--port', str(closed_port), '--reconnect-attempts', '1']
+    argv = ['--host', '127.0.0.1', '--port', str(closed_port), '--reconnect-attempts', '1',
+            '--secret-file', '']
     assert try_action_command.main(parse(try_action_command,
                                          argv + ['--out', str(tmp_path / 't')])) == 1
     assert live_view_command.main(parse(live_view_command,
@@ -56,7 +57,7 @@ def test_commands_end_with_one_clear_line_when_the_robot_is_unreachable(
 
 
 def test_a_missing_host_or_bad_limit_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match='--host'):
+    with pytest.raises(UsageError, match='--jetbot.host'):
         try_action_command.main(parse(try_action_command, ['--out', str(tmp_path / 't')]))
     with pytest.raises(UsageError, match='max_speed'):
         live_view_command.main(parse(live_view_command, [

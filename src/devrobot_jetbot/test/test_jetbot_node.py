@@ -109,6 +109,25 @@ def test_commands_run_ramped_and_every_outcome_is_published(ros, make_node):
                                            'devrobot_interfaces/msg/MotorState')
 
 
+@pytest.mark.parametrize('left, duration', [(float('nan'), (0, 50_000_000)),
+                                            (0.0, (-1, 800_000_000))])
+def test_a_malformed_command_is_dropped_and_the_motors_stay_still(
+        ros, make_node, left, duration):
+    node = make_node(backend='mock')
+    classes = ros_message_classes()
+    now = time.time_ns()
+    header = classes.header(stamp=classes.time(sec=now // 10**9, nanosec=now % 10**9),
+                            frame_id='')
+    msg = classes.motor_command(header=header, left=left, right=0.3,
+                                duration=classes.duration(sec=duration[0], nanosec=duration[1]))
+    assert ros.deliver('motor/command', msg) == 1  # the callback returned: the node lives on
+    assert all(l == 0.0 and r == 0.0 for _, l, r, _ in node.backend.motor_calls)
+    assert any(level == 'warn' and 'dropped a motor command' in text
+               for _, level, text in ros.logs)
+    send(ros, MotorCommand(0.0, 0.3, 0.05))  # the driver still takes the next good one
+    assert states(ros, 1)[0].status == MotorStatus.COMPLETED
+
+
 def test_each_completed_command_is_followed_by_a_frame_taken_after_it(ros, make_node):
     make_node(backend='mock', camera_rate_hz=0.5)  # no periodic frame during the test
     send(ros, MotorCommand(0.0, 0.3, 0.05))
@@ -153,7 +172,7 @@ def test_shutdown_stops_a_running_command(ros, make_node):
 
 def test_the_node_drives_a_real_robot_service_over_loopback(ros, make_node, start_service):
     service = start_service()
-    make_node(host='127.0.0.1', port=service.port, camera_rate_hz=2.0)
+    make_node(host='127.0.0.1', port=service.port, secret_file='', camera_rate_hz=2.0)
     ros.advance(0.5)
     image = image_to_array(ros.messages('camera/image_raw')[0])
     assert image[:, -20:, 0].mean() > image[:, :20, 0].mean() + 150  # the mock's red ramp
@@ -169,7 +188,7 @@ def test_a_robot_lost_for_good_ends_the_run_with_status_1(ros, monkeypatch, star
     import signal
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     service = start_service()
-    ros.overrides['jetbot_node'] = {'host': '127.0.0.1', 'port': service.port,
+    ros.overrides['jetbot_node'] = {'host': '127.0.0.1', 'port': service.port, 'secret_file': '',
                                     'reconnect_attempts': 2, 'reconnect_backoff_s': 0.01}
     deadline = time.monotonic() + WAIT_S
 
@@ -190,7 +209,7 @@ def test_an_unreachable_robot_at_start_is_one_clear_line(ros, monkeypatch, close
                                                          capsys):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     ros.overrides['jetbot_node'] = {'host': '127.0.0.1', 'port': closed_port,
-                                    'reconnect_attempts': 1}
+                                    'secret_file': '', 'reconnect_attempts': 1}
     assert module.main([]) == 1
     assert 'is unreachable' in capsys.readouterr().err
     assert not ros.initialized  # rclpy was shut down on the way out
@@ -199,7 +218,7 @@ def test_an_unreachable_robot_at_start_is_one_clear_line(ros, monkeypatch, close
 def test_a_missing_host_is_one_clear_line(ros, monkeypatch, capsys):
     module = rclpy_double.import_fresh(monkeypatch, 'devrobot_jetbot.jetbot_node')
     assert module.main([]) == 2
-    assert '--host' in capsys.readouterr().err
+    assert '--jetbot.host' in capsys.readouterr().err
 
 
 def test_the_bringup_parameter_file_configures_the_node(ros, node_module):

@@ -175,6 +175,100 @@ def test_threaded_mode_hands_an_unreachable_robot_to_its_owner():
     driver.shutdown()
 
 
+class FatalLog:
+    def __init__(self):
+        self.errors, self.called = [], threading.Event()
+
+    def __call__(self, error):
+        self.errors.append(error)
+        self.called.set()
+
+
+def running_driver(backend, clock, log, fatal):
+    driver = MotorDriver(MotorController(MotorControlConfig(ramp_steps=0, max_duration_s=30)),
+                         backend, clock, on_outcome=log, on_fatal=fatal)
+    driver.start()
+    return driver
+
+
+def wait_for_speeds(backend, clock, speeds):
+    deadline = clock.now_ns() + int(WAIT_S * 1e9)
+    while backend.speeds() != speeds and clock.now_ns() < deadline:
+        clock.sleep(0.001)
+    assert backend.speeds() == speeds
+
+
+def test_a_nan_stamp_is_rejected_in_the_thread_and_the_running_command_goes_on():
+    clock = WallClock()
+    backend, log, fatal = MockBackend(clock), OutcomeLog(), FatalLog()
+    driver = running_driver(backend, clock, log, fatal)
+    try:
+        driver.submit(MotorCommand(0.3, 0.3, 20.0))
+        wait_for_speeds(backend, clock, (0.3, 0.3))
+        driver.submit(MotorCommand(-0.5, 0.5, 0.2, stamp_ns=float('nan')))
+        (rejected,) = log.wait_for(1)
+        assert rejected.status == MotorStatus.REJECTED_INVALID and 'stamp' in rejected.reason
+        assert backend.speeds() == (0.3, 0.3) and not fatal.errors
+    finally:
+        driver.shutdown()
+
+
+@pytest.mark.parametrize('malformed', [None, 'forward'])  # not even a MotorCommand
+def test_a_malformed_command_in_the_thread_stops_the_motors_answers_and_calls_on_fatal(
+        malformed):
+    """It once killed the thread silently: no outcome, no fatal call, the motors left on."""
+    clock = WallClock()
+    backend, log, fatal = MockBackend(clock), OutcomeLog(), FatalLog()
+    driver = running_driver(backend, clock, log, fatal)
+    try:
+        running = MotorCommand(0.3, 0.3, 20.0)
+        driver.submit(running)
+        wait_for_speeds(backend, clock, (0.3, 0.3))
+        driver.submit(malformed)
+        assert fatal.called.wait(WAIT_S)
+        stopped, rejected = log.wait_for(2)[:2]
+        assert (stopped.command, stopped.status) == (running, MotorStatus.STOPPED)
+        assert rejected.command is malformed
+        assert rejected.status == MotorStatus.REJECTED_INVALID
+        assert 'motor driver failed' in stopped.reason and len(fatal.errors) == 1
+        assert backend.speeds() == (0.0, 0.0)
+        late = MotorCommand(0.2, 0.2, 0.2)
+        driver.submit(late)  # the thread is gone: answered at once
+        assert log.outcomes[-1].command == late
+        assert log.outcomes[-1].status == MotorStatus.STOPPED
+        assert backend.speeds() == (0.0, 0.0)
+    finally:
+        driver.shutdown()
+
+
+@pytest.mark.parametrize('failure', ['backend', 'outcome callback'])
+def test_any_exception_in_the_thread_becomes_a_stop_an_outcome_and_on_fatal(failure):
+    clock = WallClock()
+    backend = FailingBackend(clock, fail_at=3 if failure == 'backend' else 0,
+                             error=ValueError('bad frame from the board'))
+    log, fatal = OutcomeLog(), FatalLog()
+
+    def outcome_callback(outcome):
+        log(outcome)
+        if failure == 'outcome callback' and outcome.status == MotorStatus.PREEMPTED:
+            raise KeyError('publisher gone')
+
+    driver = running_driver(backend, clock, outcome_callback, fatal)
+    try:
+        first, second = MotorCommand(0.3, 0.3, 20.0), MotorCommand(0.2, 0.2, 20.0)
+        driver.submit(first)
+        wait_for_speeds(backend, clock, (0.3, 0.3))
+        driver.submit(second)  # preempts the first; with the backend failing on the way
+        assert fatal.called.wait(WAIT_S)
+        statuses = {o.command: o.status for o in log.wait_for(2)}
+        assert statuses[first] == MotorStatus.PREEMPTED
+        assert statuses[second] == MotorStatus.STOPPED
+        assert backend.speeds() == (0.0, 0.0)
+        assert isinstance(fatal.errors[0], ValueError if failure == 'backend' else KeyError)
+    finally:
+        driver.shutdown()
+
+
 def test_jetbot_robot_with_the_mock_backend_moves_the_picture():
     clock = VirtualClock(0)
     robot = JetBotRobot(JetBotConfig(backend='mock'), clock=clock)

@@ -12,6 +12,8 @@ ALLOWED = {
     'Adafruit_MotorHAT': 'on the robot only',
     # robot_service.py copied to the robot on its own imports its sibling file
     'onboard_hardware': 'the sibling of a copied robot_service.py',
+    'motor_watchdog': 'the sibling of a copied robot_service.py',
+    'robot_server': 'the sibling of a copied robot_service.py',
 }
 
 

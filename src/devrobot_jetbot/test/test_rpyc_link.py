@@ -9,7 +9,9 @@ import time
 
 from devrobot_core.clock import VirtualClock
 from devrobot_core.motor import MotorCommand, MotorStatus
-from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
+
+from devrobot_jetbot.backend import (LinkLostError, MotorsUnavailableError,
+                                     RobotUnreachableError, WatchdogStoppedError)
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.rpyc_backend import RpycBackend
@@ -31,7 +33,7 @@ def wait_until(predicate, timeout_s=SLACK_S + 2.0):
 
 def config_for(port, **overrides):
     values = dict(host='127.0.0.1', port=port, connect_timeout_s=2.0, call_timeout_s=2.0,
-                  reconnect_attempts=2, reconnect_backoff_s=0.05)
+                  reconnect_attempts=2, reconnect_backoff_s=0.05, secret_file='')
     values.update(overrides)
     return JetBotConfig(**values)
 
@@ -90,10 +92,10 @@ def test_the_original_client_protocol_still_works_and_is_stopped_by_the_watchdog
 
 
 def test_motors_stop_when_the_client_disconnects_mid_command(start_service):
-    service = start_service(max_hold_s=30.0)
+    service = start_service(max_hold_s=5.0)
     backend = RpycBackend(config_for(service.port))
     backend.connect()
-    backend.apply_motors(0.5, 0.5, hold_s=30.0)
+    backend.apply_motors(0.5, 0.5, hold_s=5.0)
     assert service.hardware.speeds() == (0.5, 0.5)
     gone = time.monotonic()
     backend._conn._channel.stream.sock.close()  # the client process dies: no goodbye
@@ -225,7 +227,16 @@ def test_a_secret_the_robot_does_not_ask_for_is_reported(start_service, tmp_path
     secret.write_text('s3cret')
     backend = RpycBackend(config_for(service.port, secret_file=str(secret),
                                      connect_timeout_s=0.3))
-    with pytest.raises(RobotUnreachableError, match='without a secret'):
+    with pytest.raises(RobotUnreachableError,
+                       match="runs with --insecure, so pass --jetbot.secret-file ''"):
+        backend.connect()
+
+
+def test_a_robot_that_asks_for_a_secret_is_reported_to_a_client_without_one(start_service):
+    service = start_service(secret='s3cret')
+    backend = RpycBackend(config_for(service.port))
+    with pytest.raises(RobotUnreachableError,
+                       match='it asks for a secret: set --jetbot.secret-file'):
         backend.connect()
 
 
@@ -240,3 +251,83 @@ def test_a_hold_longer_than_the_robots_max_hold_is_not_cut_short(start_service):
     assert outcome.status == MotorStatus.COMPLETED
     assert not any('time is up' in reason or 'no command' in reason
                    for _, reason in service.watchdog.stops)
+
+
+def test_a_second_client_is_refused_until_it_takes_over_and_then_the_first_is_told(
+        start_service):
+    """Two clients once flipped the motors 20 times a second, and neither was told."""
+    service = start_service(max_hold_s=2.0)
+    first, second = (RpycBackend(config_for(service.port)) for _ in range(2))
+    first.apply_motors(0.3, 0.3, 1.0)
+    with pytest.raises(MotorsUnavailableError, match='motors busy: 127.0.0.1:[0-9]+ drives'):
+        second.apply_motors(-1.0, -1.0, 1.0)
+    assert service.hardware.speeds() == (0.3, 0.3)
+    assert second.read_frame().shape == (224, 224, 3)  # watching is allowed
+    second.close()
+    taker = RpycBackend(config_for(service.port, take_over=True))
+    taker.apply_motors(0.1, 0.1, 1.0)
+    assert service.hardware.speeds() == (0.1, 0.1)
+    assert (0.0, 0.0) in [(left, right) for _, left, right in service.hardware.motor_calls[-2:]]
+    with pytest.raises(MotorsUnavailableError, match='motors taken over: 127.0.0.1:[0-9]+ took'):
+        first.apply_motors(0.3, 0.3, 1.0)
+    assert service.hardware.speeds() == (0.1, 0.1)
+    for backend in (first, taker):
+        backend.close()
+
+
+def test_a_client_reconnecting_under_its_own_id_gets_the_motors_back(start_service):
+    service = start_service()
+    old = RpycBackend(config_for(service.port))
+    old.apply_motors(0.3, 0.3, 1.0)
+    new = RpycBackend(config_for(service.port))
+    new.client_id = old.client_id  # what a reconnection of the same backend sends
+    new.apply_motors(0.2, 0.2, 1.0)
+    assert service.hardware.speeds() == (0.2, 0.2)
+    with pytest.raises(MotorsUnavailableError, match='taken over'):
+        old.apply_motors(0.3, 0.3, 1.0)
+    old.close()
+    new.close()
+
+
+def test_a_command_whose_motors_are_taken_over_ends_stopped_and_ends_the_session(
+        start_service):
+    service = start_service(max_hold_s=2.0)
+    outcomes, fatal = [], threading.Event()
+    errors = []
+    robot = JetBotRobot(config_for(service.port))
+    robot.connect()
+    robot.driver.on_outcome = outcomes.append
+    robot.driver.on_fatal = lambda error: (errors.append(error), fatal.set())
+    robot.driver.start()  # the node's threaded mode
+    try:
+        robot.driver.submit(MotorCommand(0.3, 0.3, 1.5))
+        assert wait_until(lambda: service.hardware.speeds() == (0.3, 0.3))
+        taker = RpycBackend(config_for(service.port, take_over=True))
+        taker.apply_motors(0.0, 0.0, 0.1)
+        assert fatal.wait(SLACK_S + 5)
+    finally:
+        robot.driver.shutdown()
+        robot.close()
+    (outcome,) = outcomes
+    assert outcome.status == MotorStatus.STOPPED and 'motors taken over' in outcome.reason
+    assert isinstance(errors[0], MotorsUnavailableError)
+    assert service.hardware.speeds() == (0.0, 0.0)
+    robot = JetBotRobot(config_for(service.port))  # and without a thread: send raises
+    with pytest.raises(MotorsUnavailableError, match='motors busy'):
+        robot.send(MotorCommand(0.3, 0.3, 0.2))
+    robot.close()
+    taker.close()
+
+
+def test_a_viewer_never_touches_the_motors_of_the_client_that_drives(start_service):
+    service = start_service()
+    driver = RpycBackend(config_for(service.port))
+    driver.apply_motors(0.3, 0.3, 1.0)
+    calls = len(service.hardware.motor_calls)
+    viewer = JetBotRobot(config_for(service.port))
+    viewer.connect(drive_motors=False)
+    assert viewer.read().pixels.shape == (224, 224, 3)
+    viewer.close()
+    assert len(service.hardware.motor_calls) == calls
+    driver.apply_motors(0.2, 0.2, 1.0)  # still the owner
+    driver.close()

@@ -57,7 +57,12 @@ class SimNode(Node):
         return self.get_clock().now().nanoseconds
 
     def on_command(self, msg: MotorCommandMsg) -> None:
-        for outcome in self.sim.submit(motor_command_from_msg(msg), self.now_ns()):
+        try:
+            command = motor_command_from_msg(msg)
+        except ValueError as error:  # NaN speed, negative duration: nothing to execute
+            self.get_logger().warning(f'dropped a motor command: {error}')
+            return
+        for outcome in self.sim.submit(command, self.now_ns()):
             self.publish_state(outcome)
         self.schedule_completion()
 

@@ -52,10 +52,6 @@ class TimedSimulation:
         return self._running is not None
 
     @property
-    def running_command(self) -> MotorCommand | None:
-        return None if self._running is None else self._running.command
-
-    @property
     def due_ns(self) -> int | None:
         """When the running command ends (None when idle)."""
         if self._running is None:

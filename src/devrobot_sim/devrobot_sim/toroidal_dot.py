@@ -6,13 +6,14 @@ and placed with modular indexing, so a 'move' is exactly a horizontal roll of th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
-from devrobot_core.config_fields import setting
-from devrobot_core.motor import MotorCommand, action_index
+from devrobot_core.config_fields import check_at_least, setting
+from devrobot_core.motor import action_index, MAX_IMAGE_SIDE_PX, MotorCommand
 
 
 @dataclass
@@ -35,13 +36,16 @@ class ToroidalDotConfig:
     distractor_size: int = setting(48, 'Side of the noisy corner patch, in pixels.')
 
     def __post_init__(self):
-        if self.image_size < 8:
-            raise ValueError(f'image_size must be at least 8, got {self.image_size}')
+        check_at_least(self, 0, 'seed')
+        if not 8 <= self.image_size <= MAX_IMAGE_SIDE_PX:
+            raise ValueError(f'image_size must be in [8, {MAX_IMAGE_SIDE_PX}] px, got '
+                             f'{self.image_size} (a frame is image_size² x 3 bytes, and the '
+                             'models are sized for 224 px)')
         if not 0 <= self.dot_radius < self.image_size // 2:
             raise ValueError(f'dot_radius must be in [0, {self.image_size // 2}), '
                              f'got {self.dot_radius}')
-        if self.duration_s <= 0 or self.move_speed <= 0:
-            raise ValueError('duration_s and move_speed must be positive')
+        if not (0 < self.duration_s < math.inf and 0 < self.move_speed < math.inf):
+            raise ValueError('duration_s and move_speed must be positive finite numbers')
         if self.distractor and not 0 < self.distractor_size <= self.image_size:
             raise ValueError(f'distractor_size must be in (0, {self.image_size}]')
 

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 
 import numpy as np
 import pytest
@@ -150,3 +151,124 @@ def test_corrupt_line_in_the_middle_is_an_error(tmp_path):
     shard.write_text('not json\n' + shard.read_text())
     with pytest.raises(UsageError, match='events_shard_000.jsonl:1'):
         import_session(tmp_path / 's', tmp_path / 'bag')
+
+
+def rewrite_events(folder, change):
+    """Apply `change(list of event dicts)` to the session's events, into one shard."""
+    shards = sorted(folder.glob('events_shard_*.jsonl'))
+    events = [json.loads(line) for shard in shards for line in shard.read_text().splitlines()]
+    for shard in shards:
+        shard.unlink()
+    change(events)
+    (folder / 'events_shard_000.jsonl').write_text(
+        ''.join(json.dumps(event) + '\n' for event in events))
+
+
+def first(kind):
+    def pick(events):
+        return next(e for e in events if e['type'] == kind)
+    return pick
+
+
+def set_field(kind, key, value, in_data=False):
+    def change(events):
+        event = first(kind)(events)
+        (event['data'] if in_data else event)[key] = value
+    return change
+
+
+JETBOT_ACTIONS = ({'motor_left': 0, 'motor_right': 0, 'duration': 0.2},
+                  {'motor_left': 0, 'motor_right': 0.12, 'duration': 0.2})
+BAD_EVENTS = [
+    ('NaN timestamp', set_field('observation', 'timestamp', float('nan')), 'timestamp nan'),
+    ('infinite timestamp', set_field('action', 'timestamp', float('inf')), 'timestamp inf'),
+    ('timestamp past ROS time', set_field('observation', 'timestamp', 1e300), 'timestamp 1e+300'),
+    ('negative timestamp', set_field('observation', 'timestamp', -5.0), 'timestamp -5.0'),
+    ('timestamp a string', set_field('observation', 'timestamp', '12'), "timestamp '12'"),
+    ('negative step', set_field('observation', 'step', -1), 'step -1 is not a count'),
+    ('step a string', set_field('observation', 'step', '3'), "step '3' is not a count"),
+    ('data a list', set_field('observation', 'data', [1]), 'data [1] is not an object'),
+    ('event a list', lambda events: events.insert(0, [1, 2]), 'expected a JSON object'),
+    ('event without a type', lambda events: first('action')(events).pop('type'), "'type'"),
+    ('speed out of range', set_field('action', 'motor_right', 5.0, True), 'within [-1, 1]'),
+    ('speed NaN', set_field('action', 'motor_left', float('nan'), True), 'within [-1, 1]'),
+    ('speed a string', set_field('action', 'motor_left', '0.1', True), 'must be numbers'),
+    ('speed a bool', set_field('action', 'motor_left', True, True), 'must be numbers'),
+    ('duration negative', set_field('action', 'duration', -0.2, True), '(0, 3600] s'),
+    ('duration 10^9 s', set_field('action', 'duration', 1e9, True), '(0, 3600] s'),
+    ('absolute frame path', set_field('observation', 'frame_path', '/etc/passwd', True),
+     "frame path '/etc/passwd' leaves the session folder"),
+    ('../ frame path', set_field('observation', 'frame_path', '../outside.jpg', True),
+     "frame path '../outside.jpg' leaves the session folder"),
+    ('frame a folder', set_field('observation', 'frame_path', 'frames', True),
+     'is a folder, not a file'),
+]
+
+
+@pytest.mark.parametrize('name, change, message', BAD_EVENTS, ids=[b[0] for b in BAD_EVENTS])
+def test_each_bad_event_is_one_line_naming_it_and_leaves_no_bag(
+        tmp_path, name, change, message):
+    script = [('obs', T0), ('act', T0 + 0.1, JETBOT_ACTIONS[1]), ('obs', T0 + 0.4)]
+    write_session(tmp_path / 's', script, robot_type='JetBotInterface',
+                  action_space=JETBOT_ACTIONS)
+    import_session(tmp_path / 's', tmp_path / 'good')  # the session imports before the cut
+    rewrite_events(tmp_path / 's', change)
+    with pytest.raises(UsageError) as caught:
+        import_session(tmp_path / 's', tmp_path / 'bag')
+    assert message in str(caught.value) and '\n' not in str(caught.value)
+    assert not (tmp_path / 'bag').exists()
+
+
+def test_a_non_utf8_shard_is_named(tmp_path):
+    write_session(tmp_path / 's', timeline('o a1 o'))
+    shard = tmp_path / 's' / 'events_shard_000.jsonl'
+    shard.write_bytes(shard.read_bytes().replace(b'observation', b'observ\xe9tion', 1))
+    with pytest.raises(UsageError, match=r'events_shard_000.jsonl is not UTF-8 text \(byte '):
+        import_session(tmp_path / 's', tmp_path / 'bag')
+
+
+def test_meta_fields_of_the_wrong_type_are_named(tmp_path):
+    write_session(tmp_path / 's', timeline('o a1 o'))
+    meta = json.loads((tmp_path / 's' / 'session_meta.json').read_text())
+    (tmp_path / 's' / 'session_meta.json').write_text(json.dumps(dict(meta, action_space=5)))
+    with pytest.raises(UsageError, match='action_space must be a list'):
+        import_session(tmp_path / 's', tmp_path / 'bag')
+
+
+def test_a_fifo_frame_is_refused_without_blocking(tmp_path):
+    import signal
+    write_session(tmp_path / 's', timeline('o a1 o'))
+    frame = next((tmp_path / 's' / 'frames').iterdir())
+    frame.unlink()
+    os.mkfifo(frame)  # no writer: an ordinary open() would wait forever
+
+    def hung(signum, stack):
+        raise AssertionError('import-session blocked on a FIFO')
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        with pytest.raises(UsageError, match='is not a regular file .a FIFO or a device.'):
+            import_session(tmp_path / 's', tmp_path / 'bag')
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not (tmp_path / 'bag').exists()
+
+
+def test_a_symlink_out_of_the_session_folder_is_refused(tmp_path):
+    write_session(tmp_path / 's', timeline('o a1 o'))
+    frame = next((tmp_path / 's' / 'frames').iterdir())
+    outside = tmp_path / 'private.jpg'
+    frame.rename(outside)
+    os.symlink(outside, frame)
+    with pytest.raises(UsageError, match='leads out of the session folder'):
+        import_session(tmp_path / 's', tmp_path / 'bag')
+
+
+def test_frames_of_two_sizes_are_refused(tmp_path):
+    write_session(tmp_path / 's', timeline('o a1 o'))
+    frame = sorted((tmp_path / 's' / 'frames').iterdir())[-1]
+    Image.fromarray(np.zeros((48, 48, 3), np.uint8)).save(frame)
+    with pytest.raises(UsageError, match='is 48x48 px, the frames before it 32x32'):
+        import_session(tmp_path / 's', tmp_path / 'bag')
+    assert not (tmp_path / 'bag').exists()

@@ -7,9 +7,8 @@ from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.interactive import StopRequested
 from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
 from devrobot_core.recorded_policy import (
-    ActionFilter, create_recorded_action_selector, filter_transitions, parse_action_filter,
-    recorded_action_selector, recorded_actions, register_recorded_selector,
-    split_spec_argument)
+    ActionFilter, filter_transitions, parse_action_filter, recorded_action_selector,
+    recorded_actions, recorded_selector_factory, split_spec_argument)
 from devrobot_core.selectors import make_selector
 from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
@@ -47,7 +46,8 @@ def drain(selector):
 
 def test_replays_every_recorded_action_in_order_then_stops(tmp_path):
     robot = record(tmp_path / 'bag')
-    selector = create_recorded_action_selector(tmp_path / 'bag', robot.action_space)
+    selector = recorded_selector_factory(str(tmp_path / 'bag'), 2,
+                                         action_space=robot.action_space)
     action, info = selector(None)
     assert (action, info) == (1, {'selector': 'recorded', 'position': 0,
                                   'remaining': len(ACTIONS) - 1})
@@ -76,7 +76,7 @@ def test_a_command_the_robot_does_not_offer_is_an_error_before_anything_moves(tm
     other_space = (MotorCommand(0.0, 0.0, 0.2), MotorCommand(0.0, 0.3, 0.2))
     with pytest.raises(ValueError, match=r'command 0 \(left=0 right=0.12 duration=0.2\) is '
                                          r'not in this robot'):
-        create_recorded_action_selector(tmp_path / 'bag', other_space)
+        recorded_actions(tmp_path / 'bag', other_space)
     # filtered out, the unknown command does not matter
     assert recorded_actions(tmp_path / 'bag', other_space, 'right=0') == [0, 0]
 
@@ -106,8 +106,7 @@ def test_missing_bag_is_a_value_error(tmp_path):
         recorded_actions(tmp_path / 'nothing', SimRobot().action_space)
 
 
-def test_spec_strings_after_registration(tmp_path):
-    register_recorded_selector()
+def test_spec_strings(tmp_path):
     record(tmp_path / 'bag')
     assert drain(make_selector(f'recorded:{tmp_path / "bag"}', 2)) == ACTIONS
     assert drain(make_selector(f'recorded:{tmp_path / "bag"}@0', 2)) == [0, 0]
@@ -115,7 +114,6 @@ def test_spec_strings_after_registration(tmp_path):
 
 
 def test_spec_checks_the_bags_action_space_against_the_robot(tmp_path):
-    register_recorded_selector()
     record(tmp_path / 'bag')
     with pytest.raises(ValueError, match='recorded with 2 actions, this robot has 3'):
         make_selector(f'recorded:{tmp_path / "bag"}', 3)
@@ -180,3 +178,12 @@ def test_outcome_fields_do_not_affect_matching():
     clamped = MotorOutcome(command, 0.0, 0.1, 5, 10, MotorStatus.COMPLETED)
     assert ActionFilter(right=0.12).matches(clamped.command)
     assert not ActionFilter(right=0.1).matches(clamped.command)
+
+
+def test_a_damaged_bag_is_replayed_only_when_its_readable_part_is_asked_for(tmp_path):
+    record(tmp_path / 'bag')
+    (tmp_path / 'bag' / 'metadata.yaml').unlink()  # as a recording killed before it closed
+    with pytest.raises(ValueError, match=f'replay its readable part with recorded-partial:'
+                                         f'{tmp_path / "bag"}'):
+        make_selector(f'recorded:{tmp_path / "bag"}', 2)
+    assert drain(make_selector(f'recorded-partial:{tmp_path / "bag"}', 2)) == ACTIONS

@@ -86,6 +86,22 @@ def test_preemption_and_rejection_each_publish_a_state(ros, sim_node):
     assert len(node.timers) == 2  # the idle timer and the last command's
 
 
+@pytest.mark.parametrize('left, duration', [(float('nan'), (0, 200_000_000)),
+                                            (float('inf'), (0, 200_000_000)),
+                                            (0.0, (-1, 800_000_000))])
+def test_a_malformed_command_is_dropped_with_a_warning(ros, sim_node, left, duration):
+    node = sim_node.SimNode()
+    classes = ros_message_classes()
+    header = classes.header(stamp=classes.time(sec=0, nanosec=0), frame_id='')
+    msg = classes.motor_command(header=header, left=left, right=0.12,
+                                duration=classes.duration(sec=duration[0],
+                                                          nanosec=duration[1]))
+    assert ros.deliver('motor/command', msg) == 1  # the callback returned: the node lives on
+    assert ros.messages('motor/state') == [] and not node.sim.busy
+    assert any(level == 'warn' and 'dropped a motor command' in text
+               for _, level, text in ros.logs)
+
+
 def test_shutdown_reports_the_running_command_as_stopped(ros, sim_node):
     node = sim_node.SimNode()
     node.close()  # nothing running: nothing published

@@ -33,8 +33,7 @@ def test_a_newer_command_preempts_without_moving_the_dot(sim):
     preempted, = sim.submit(stay, 50)
     assert preempted.status is MotorStatus.PREEMPTED and preempted.command == move
     assert preempted.end_ns == 50 and 'newer command' in preempted.reason
-    assert sim.running_command == stay
-    sim.complete(sim.due_ns)
+    assert sim.complete(sim.due_ns).command == stay  # the newer one ran
     assert np.array_equal(sim.world.render(), before)
 
 
@@ -46,7 +45,7 @@ def test_commands_outside_the_action_space_are_rejected_and_leave_the_running_on
     assert (rejected.left, rejected.right) == (0.0, 0.0) and 'action space' in rejected.reason
     nan, = sim.submit(MotorCommand(float('nan'), 0.0, 0.2), 11)
     assert nan.status is MotorStatus.REJECTED_INVALID
-    assert sim.running_command == move
+    assert sim.complete(sim.due_ns).command == move  # still running, and it completes
 
 
 def test_stop_abandons_the_running_command(sim):

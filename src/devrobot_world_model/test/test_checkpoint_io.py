@@ -3,6 +3,7 @@
 import dataclasses
 import errno
 import io
+import os
 import random
 
 import numpy as np
@@ -92,6 +93,66 @@ def test_newer_format_is_refused(tmp_path):
         load_checkpoint(tmp_path)
 
 
+def steps_are_counts(payload):
+    """A `check`: the payload's step must be a non-negative int."""
+    if not isinstance(payload.get('step'), int) or payload['step'] < 0:
+        raise CheckpointError(f"step {payload.get('step')!r} is not a count")
+
+
+def test_a_primary_that_fails_the_check_falls_back_and_is_replaced_not_rotated(tmp_path):
+    save_checkpoint(tmp_path, {'step': 1})
+    save_checkpoint(tmp_path, {'step': -5})  # readable, but not usable
+    with pytest.warns(RuntimeWarning, match="step -5 is not a count"):
+        assert load_checkpoint(tmp_path, check=steps_are_counts)['step'] == 1
+    save_checkpoint(tmp_path, {'step': 2}, check=steps_are_counts)
+    assert load_checkpoint(tmp_path, check=steps_are_counts)['step'] == 2
+    assert load_checkpoint(tmp_path / 'checkpoint_backup.pt')['step'] == 1  # the good one kept
+
+
+def test_every_file_failing_the_check_is_one_line_naming_each(tmp_path):
+    save_checkpoint(tmp_path, {'step': 'x'})
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(tmp_path, check=steps_are_counts)
+    assert str(caught.value) == (f"no usable checkpoint in {tmp_path}: checkpoint.pt: step 'x' "
+                                 'is not a count; checkpoint_backup.pt: missing')
+
+
+def test_a_fifo_checkpoint_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / 'checkpoint.pt')  # opening it to read would block forever
+    with pytest.raises(CheckpointError, match='checkpoint.pt: not a regular file'):
+        load_checkpoint(tmp_path)
+
+
+def test_check_tensor_refuses_wrong_kinds_and_claims_beyond_the_stored_bytes():
+    check = checkpoint_io.check_tensor
+    assert check(torch.zeros(3, 2), 'x', torch.float32, (3, 2)) is not None
+    for value, message in [([1.0], 'a list, not a tensor'),
+                           (torch.zeros(3, dtype=torch.int64), 'torch.int64, not torch.float32'),
+                           (torch.zeros(4), r'shape \[4\], expected \[3\]'),
+                           (torch.zeros(1).expand(10 ** 9), '1,000,000,000 elements over 4 '
+                            'stored bytes')]:
+        shape = None if message.startswith('1,000') else (3,)
+        with pytest.raises(CheckpointError, match=message):
+            check(value, 'x', torch.float32, shape)
+
+
+def test_rng_states_are_tried_on_throwaway_generators(tmp_path):
+    random.seed(3)
+    torch.manual_seed(3)
+    state = checkpoint_io.capture_rng_state(np.random.default_rng(3))
+    random.seed(4)
+    torch.manual_seed(4)
+    python_before, torch_before = random.getstate(), torch.get_rng_state()
+    checkpoint_io.check_rng_state(state)
+    assert random.getstate() == python_before  # checked, not restored
+    assert torch.equal(torch.get_rng_state(), torch_before)
+    for broken, message in [({**state, 'python': (3, [1, 2], None)}, "Python's"),
+                            ({**state, 'torch': torch.zeros(9, dtype=torch.uint8)}, "torch's"),
+                            ({**state, 'numpy': {'bit_generator': 'PCG64'}}, 'numpy')]:
+        with pytest.raises(CheckpointError, match=message):
+            checkpoint_io.check_rng_state(broken)
+
+
 @dataclasses.dataclass
 class PickledConfig:
     hidden: int = 8
@@ -120,8 +181,7 @@ def test_plain_data_converts_arrays_dataclasses_and_enums(tmp_path):
         MOVE = 'move'
 
     entry = Entry(np.arange(6, dtype=np.uint8).reshape(2, 3), np.float32(0.5), Kind.MOVE)
-    history = checkpoint_io.recent_history([entry] * 150)
-    assert len(history) == checkpoint_io.HISTORY_LENGTH
+    history = [checkpoint_io.plain_data(entry)]
     save_checkpoint(tmp_path, {'history': history})
     stored = load_checkpoint(tmp_path)['history'][-1]
     assert torch.equal(stored['frame'], torch.arange(6, dtype=torch.uint8).reshape(2, 3))

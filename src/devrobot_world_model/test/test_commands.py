@@ -28,8 +28,9 @@ def parse(module, argv):
     return parser.parse_args(argv)
 
 
-def record_session(path, steps=12, seed=0):
-    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3, seed=seed))
+def record_session(path, steps=12, seed=0, image_size=16):
+    robot = SimRobot(ToroidalDotConfig(image_size=image_size, dot_radius=1, move_pixels=3,
+                                       seed=seed))
     rng = np.random.default_rng(seed)
     with SessionBagWriter(path, robot.robot_type, robot.action_space) as writer:
         writer.write_frame(robot.read())
@@ -50,7 +51,9 @@ def test_train_learns_from_bags_resumes_and_load_predicts(tmp_path, capsys):
     assert summary['transitions'] == 24 and summary['updates'] == 21
     assert summary['faster_than_real_time'] > 0
     from devrobot_core.bags.bag_readers import available_readers
-    assert summary['bag_reader'] == available_readers()[0]  # rosbag2_py where ROS is sourced
+    # rosbag2_py where ROS is sourced; else devrobot's checked mcap scan
+    assert summary['bag_reader'] == ('rosbag2_py' if 'rosbag2_py' in available_readers()
+                                     else 'bag_scan')
     assert (tmp_path / 'run' / 'metrics.jsonl').is_file()
     assert train_command.main(parse(train_command, argv)) == 0  # resumes from the run folder
     assert json.loads(capsys.readouterr().out)['steps_total'] == 48
@@ -77,6 +80,72 @@ def test_train_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(UsageError, match='batch_size'):
         train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
                                                  str(tmp_path / 'run'), '--batch-size', '0']))
+
+
+def folder_state(folder):
+    """Every file under `folder`: name -> (bytes, mtime_ns)."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+def test_train_refuses_mixed_or_other_frame_sizes_before_touching_the_checkpoints(tmp_path):
+    record_session(tmp_path / 'a')
+    record_session(tmp_path / 'big', image_size=32)
+    out = ['--out', str(tmp_path / 'run')]
+    assert train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a')] + out
+                                    + TINY_FLAGS)) == 0
+    assert train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a')] + out
+                                    + TINY_FLAGS)) == 0  # a second save: a backup exists
+    checkpoints = tmp_path / 'run' / 'checkpoints'
+    before = folder_state(checkpoints)
+    assert set(before) == {'checkpoint.pt', 'checkpoint_backup.pt'}
+    with pytest.raises(UsageError, match=r'frames of different sizes .*a: 16x16x3, .*big: '
+                       r'32x32x3'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'),
+                                                 str(tmp_path / 'big')] + out + TINY_FLAGS))
+    with pytest.raises(UsageError, match='trained on 16 px frames, the bags hold 32 px'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'big')] + out
+                                 + TINY_FLAGS))
+    assert folder_state(checkpoints) == before
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--autoencoder', 'bogus'], "unknown autoencoder 'bogus'"),
+    (['--tf-heads', '3'], 'tf_dim 8 is not a multiple of tf_heads 3'),
+    (['--cnn-channels', '0'], 'cnn_channels must be at least 1'),
+    (['--pixel-loss', 'l3'], "unknown pixel_loss 'l3'"),
+])
+def test_model_flags_are_refused_before_a_bag_is_opened(tmp_path, monkeypatch, flags, message):
+    record_session(tmp_path / 'a')
+    opened = []
+    monkeypatch.setattr('devrobot_core.bags.session_bag.read_session', opened.append)
+    with pytest.raises(UsageError, match=message):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
+                                                 str(tmp_path / 'run')] + TINY_FLAGS + flags))
+    assert opened == [] and not (tmp_path / 'run').exists()
+
+
+def test_a_patch_size_that_does_not_divide_the_bags_frames_is_refused_before_training(tmp_path):
+    record_session(tmp_path / 'a')  # 16 px frames: the size is known from the first one
+    with pytest.raises(UsageError, match='16 px frames: image_size 16 is not a multiple of '
+                       'cnn_patch_size 5'):
+        train_command.main(parse(train_command, ['--bag', str(tmp_path / 'a'), '--out',
+                                                 str(tmp_path / 'run')] + TINY_FLAGS
+                                 + ['--cnn-patch-size', '5']))
+    assert not (tmp_path / 'run' / 'checkpoints').exists()
+
+
+def test_train_refuses_a_damaged_bag_unless_its_readable_part_is_asked_for(tmp_path, capsys):
+    record_session(tmp_path / 'a')
+    (tmp_path / 'a' / 'metadata.yaml').unlink()  # as a recording killed before it closed
+    argv = ['--bag', str(tmp_path / 'a'), '--out', str(tmp_path / 'run'), '--json'] + TINY_FLAGS
+    with pytest.raises(UsageError, match='12 steps readable.*devrobot repair.*--allow-partial'):
+        train_command.main(parse(train_command, argv))
+    assert not (tmp_path / 'run').exists()
+    assert train_command.main(parse(train_command, argv + ['--allow-partial'])) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)['transitions'] == 12
+    assert 'training on its readable part' in captured.err
 
 
 def test_bench_prints_every_figure(capsys):

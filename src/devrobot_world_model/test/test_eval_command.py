@@ -132,7 +132,7 @@ def test_wrong_image_size_is_a_usage_error(checkpoint):
 def test_image_size_other_than_the_models_is_a_usage_error(checkpoint):
     folder, models = checkpoint
     models['next'] = OracleModel(image_size=32)
-    with pytest.raises(UsageError, match='trained on 32x32 images, not --image-size 64'):
+    with pytest.raises(UsageError, match='trained on 32x32 images, not --sim.image-size 64'):
         eval_command.main(parse(['--checkpoint', str(folder)] + SMALL_FLAGS))
 
 

@@ -162,8 +162,3 @@ def test_streak_counter_reports_finished_autoencoder_streaks():
     counter = metrics.StreakCounter()
     reported = [counter.step(flag) for flag in (True, True, True, False, False, True, False)]
     assert reported == [None, None, None, 3, None, None, 1]
-
-
-def test_prediction_errors_per_level():
-    assert metrics.prediction_error_metrics([0.5, float('inf')]) == {
-        'prediction_errors/level_0': 0.5, 'prediction_errors/level_1': None}

@@ -79,3 +79,24 @@ def test_sequences_only_come_from_unbroken_chains():
     assert runs['actions'][0].tolist() == [0, 1, 0]
     assert set(runs['next_frames'][:, 0, 0, 0]) == {3}
     assert buffer.sample_sequences(8, 5) is None
+
+
+def test_extend_into_a_smaller_buffer_adds_only_the_newest(monkeypatch):
+    buffer = ReplayBuffer(8, (2, 2, 3))
+    fill(buffer, 6)
+    saved = buffer.recent(6)
+    small = ReplayBuffer(2, (2, 2, 3))
+    added = []
+    monkeypatch.setattr(small, 'add', lambda *args, **kwargs: added.append(args[1]))
+    small.extend(saved)
+    assert added == [4 % 2, 5 % 2]  # two adds, not six: the work is bounded by the capacity
+    smaller = ReplayBuffer(2, (2, 2, 3))
+    smaller.extend(saved)
+    assert smaller.recent(2)['frames'][:, 0, 0, 0].tolist() == [4, 5]
+    assert smaller.recent(2)['follows'].tolist() == [False, True]  # the first kept starts anew
+
+
+def test_a_buffer_that_cannot_fit_in_memory_is_refused_with_the_figures():
+    with pytest.raises(ValueError, match=r'a replay buffer of 100000000 transitions of '
+                       r'224x224x3 frames needs 28038.0 GiB, more than the [\d.]+ GiB'):
+        ReplayBuffer(10 ** 8, (224, 224, 3))

@@ -193,6 +193,19 @@ def test_bad_messages_are_dropped_with_a_warning(ros, start):
     assert ros.messages('motor/command') == []
 
 
+def test_a_frame_of_another_size_is_dropped_with_a_warning(ros, start):
+    from devrobot_world_model.model.model_io import FrameSizeError
+    node, learner = start()
+
+    def select(pixels):
+        raise FrameSizeError(f'a uint8 {list(pixels.shape)} frame arrived; the model takes 16')
+    learner.select = select
+    ros.deliver('camera/image_raw', _image(ros))  # the callback returns: the node lives on
+    warnings = [text for _, level, text in ros.logs if level == 'warn']
+    assert any('dropped a camera image: a uint8 [8, 8, 3] frame' in w for w in warnings)
+    assert ros.messages('motor/command') == []
+
+
 def learner_command():
     from devrobot_world_model.node.node_config import WorldModelNodeConfig
     return WorldModelNodeConfig().commands()[0]

@@ -1,18 +1,19 @@
 """Reading rosbag2 bags: ROS 2's own rosbag2_py where it imports, the `rosbags` library elsewhere.
 
-Both readers give the session reader the same thing: the bag's connections (topic, type, count,
-the definition text the bag carries), its custom metadata, and raw CDR messages in time order,
-which the devrobot typestore decodes either way. rosbag2_py reads every storage plugin
-installed with ROS (mcap, sqlite3, and file-compressed bags through its compression reader), and
-repairs a bag whose recorder died before writing metadata.yaml with its `Reindexer`; `rosbags`
-reads mcap and sqlite3 bags without ROS. `DEVROBOT_BAG_READER=rosbags` (or `rosbag2_py`)
-chooses one; `SessionInfo.reader` says which one read a bag.
+Both readers give the session reader (session_reading.read_through) the same thing: the bag's
+connections (topic, type, count, the definition text the bag carries), its custom metadata,
+and raw CDR messages in time order, which the devrobot typestore decodes either way. rosbag2_py
+reads every storage plugin installed with ROS (mcap, sqlite3, and file-compressed bags through
+its compression reader), and `reindex()` writes the metadata.yaml of a bag whose recorder died
+before closing it, with rosbag2's Reindexer; `rosbags` reads mcap and sqlite3 bags without ROS.
+`DEVROBOT_BAG_READER=rosbags` (or `rosbag2_py`) chooses one.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -21,17 +22,12 @@ READER_ENV = 'DEVROBOT_BAG_READER'
 READERS = ('rosbag2_py', 'rosbags')
 # storage plugin of a bag file, by suffix (to reindex a bag that has no metadata.yaml)
 STORAGE_BY_SUFFIX = {'.mcap': 'mcap', '.db3': 'sqlite3'}
+# the files rosbag2's Reindexer looks for: <name>_<n>.<ext>, as ros2 bag record names them
+RECORDED_FILE = re.compile(r'.+_(\d+)\.([a-zA-Z0-9])+\Z')
 
 
 class BagReadError(Exception):
     """A bag cannot be opened or read; the message says why."""
-
-
-@dataclass(frozen=True)
-class MessageDefinition:
-    """The definition text a bag stores for a type (mcap schemas, newer sqlite3 bags)."""
-
-    data: str = ''
 
 
 @dataclass(frozen=True)
@@ -42,7 +38,7 @@ class Connection:
     topic: str
     msgtype: str
     msgcount: int
-    msgdef: MessageDefinition = MessageDefinition()
+    msgdef: str = ''  # the definition text the bag carries (mcap schemas, newer sqlite3 bags)
 
 
 def available_readers() -> list:
@@ -81,6 +77,27 @@ def _missing_metadata(path: Path) -> bool:
     return path.is_dir() and not (path / 'metadata.yaml').is_file()
 
 
+def needs_reindex(path) -> bool:
+    """A bag folder without metadata.yaml whose files ros2 bag record wrote (<name>_<n>.ext)."""
+    path = Path(path)
+    return _missing_metadata(path) and any(
+        RECORDED_FILE.match(p.name) and p.suffix in STORAGE_BY_SUFFIX for p in path.iterdir())
+
+
+def reindex(path) -> None:
+    """Write the metadata.yaml of a bag whose recorder died before closing it (rosbag2_py)."""
+    import rosbag2_py
+    path = Path(path)
+    storage = sorted({STORAGE_BY_SUFFIX[p.suffix] for p in path.iterdir()
+                      if p.suffix in STORAGE_BY_SUFFIX})
+    try:
+        rosbag2_py.Reindexer().reindex(rosbag2_py.StorageOptions(uri=str(path),
+                                                                 storage_id=storage[0]))
+    except Exception as error:  # RuntimeError from the C++ side, with rosbag2's message
+        raise BagReadError(f'{path} has no metadata.yaml and could not be reindexed: '
+                           f'{error}') from None
+
+
 class RosbagsReader:
     """The `rosbags` library's Reader behind the common interface (no ROS needed)."""
 
@@ -103,7 +120,7 @@ class RosbagsReader:
         self.connections = []
         for raw in self._reader.connections:
             connection = Connection(raw.id, raw.topic, raw.msgtype, raw.msgcount,
-                                    MessageDefinition(getattr(raw.msgdef, 'data', '') or ''))
+                                    getattr(raw.msgdef, 'data', '') or '')
             self._by_id[raw.id] = (connection, raw)
             self.connections.append(connection)
 
@@ -131,9 +148,9 @@ class Rosbag2PyReader:
 
     def __init__(self, path: Path):
         import rosbag2_py
-        self.path, self.reindexed = path, False
+        self.path = path
         if _missing_metadata(path):
-            self._reindex(rosbag2_py, path)
+            raise BagReadError(f'{path} has no metadata.yaml: reindex() it first')
         storage_id, compression_mode = _storage_of(path)
         reader_class = (rosbag2_py.SequentialCompressionReader if compression_mode
                         else rosbag2_py.SequentialReader)
@@ -150,24 +167,9 @@ class Rosbag2PyReader:
                   for info in metadata.topics_with_message_count}
         self.connections = [
             Connection(index, topic.name, topic.type, counts.get(topic.name, 0),
-                       MessageDefinition(definitions.get(topic.type, '')))
+                       definitions.get(topic.type, ''))
             for index, topic in enumerate(self._reader.get_all_topics_and_types())]
         self._by_topic = {c.topic: c for c in self.connections}
-
-    def _reindex(self, rosbag2_py, path: Path) -> None:
-        """Write the metadata.yaml a recorder killed before closing never wrote."""
-        suffixes = {p.suffix for p in path.iterdir() if p.is_file()}
-        storage = [STORAGE_BY_SUFFIX[s] for s in suffixes if s in STORAGE_BY_SUFFIX]
-        if not storage:
-            raise BagReadError(f'{path} is not a rosbag2 bag: no metadata.yaml and no .mcap '
-                               'or .db3 file')
-        try:
-            rosbag2_py.Reindexer().reindex(rosbag2_py.StorageOptions(uri=str(path),
-                                                                     storage_id=storage[0]))
-        except Exception as error:
-            raise BagReadError(f'{path} has no metadata.yaml and could not be reindexed: '
-                               f'{error}') from None
-        self.reindexed = True
 
     def _definitions(self) -> dict:
         """Type name -> definition text; Humble's reader has no definitions to give."""

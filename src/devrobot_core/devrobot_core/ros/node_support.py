@@ -21,7 +21,7 @@ import signal
 import sys
 from typing import Callable
 
-from devrobot_core.config_fields import config_from_lookup, field_specs
+from devrobot_core.config_fields import check_finite_values, config_from_lookup, field_specs
 from devrobot_core.errors import UsageError
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -87,7 +87,7 @@ def watch_config(node, config_class: type, current: Callable[[], object],
         if not changes:
             return SetParametersResult(successful=True)
         try:
-            config = dataclasses.replace(current(), **changes)
+            config = dataclasses.replace(current(), **check_finite_values(changes))
         except (ValueError, TypeError) as error:
             return SetParametersResult(successful=False, reason=str(error))
         apply(config)

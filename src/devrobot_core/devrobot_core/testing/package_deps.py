@@ -34,7 +34,14 @@ IMPORT_KEYS = {
     'pytest': 'python3-pytest',
     'hypothesis': 'python3-hypothesis',
     'wandb': 'python3-wandb-pip',
+    'uvicorn': 'python3-uvicorn',
+    'httpx': 'python3-httpx',
     'rpyc': None,
+    'starlette': None,
+    'playwright': None,
+    'lz4': None,  # (lz4 and backports.zstd come with rosbags, from pip)
+    'backports': None,
+    'compression': None,  # the standard library's from Python 3.14 (compression.zstd)
     # ROS 2 packages (their own names; in the humble, jazzy and lyrical distributions)
     **{name: name for name in (
         'rclpy', 'launch', 'launch_ros', 'launch_testing', 'launch_testing_ros',

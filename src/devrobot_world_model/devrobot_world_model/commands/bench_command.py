@@ -1,10 +1,11 @@
 """`devrobot bench`: how fast this machine learns and acts with the world model.
 
 Figures (all with the configured model; `--json` prints them as one object):
-- `train_samples_per_s`: minibatch updates at `--batch-size` on `--image-size` frames, in the
-  learner's `precision` (`--precision auto` takes bf16 on a CPU that has it);
+- `train_samples_per_s`: minibatch updates at `--learner.batch-size` on `--sim.image-size`
+  frames, in the learner's precision (`--learner.precision auto` takes bf16 on a CPU that has
+  it);
 - `act_learn_steps_per_s`: simulator steps per second of the whole loop (select, step, observe
-  with its updates at `--updates-per-step`), after the warm-up;
+  with its updates at `--learner.updates-per-step`), after the warm-up;
 - `select_ms_median` / `select_ms_p90`: one action choice (encode + uncertainty scores);
 - `peak_rss_mb`: the process's peak resident memory;
 - with CUDA: the same training figure on the GPU in float32, under bfloat16 autocast, and
@@ -21,26 +22,37 @@ import time
 
 import numpy as np
 
+from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
+from devrobot_core.parameter_file import SIM_NODE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from devrobot_sim.toroidal_dot import ToroidalDotConfig
     from devrobot_world_model.commands.cli_support import add_learning_arguments
     parser.add_argument('--json', action='store_true', help='Print the figures as JSON.')
-    parser.add_argument('--image-size', type=int, default=224, help='Frame side, px (224).')
     parser.add_argument('--train-updates', type=int, default=20,
                         help='Timed training updates (default: 20, after 2 untimed).')
     parser.add_argument('--act-steps', type=int, default=100,
                         help='Timed acting-and-learning steps (default: 100).')
     parser.add_argument('--threads', type=int, default=2,
                         help='torch CPU threads (default: 2).')
+    register_options(parser, SECTION, ('train_updates', 'act_steps', 'threads'))
+    add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE, skip=('seed',))
     add_learning_arguments(parser)
 
 
-def _sim(image_size: int, seed: int):
+SECTION = 'devrobot_bench'  # this command's own settings in a parameter file
+
+
+def _sim(args: argparse.Namespace, seed: int):
+    """The simulator the flags describe, seeded like the learner."""
     from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
-    return SimRobot(ToroidalDotConfig(image_size=image_size, seed=seed))
+    try:
+        return SimRobot(config_from_arguments(ToroidalDotConfig, args, seed=seed))
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _fill(learner, robot, steps: int) -> None:
@@ -113,14 +125,14 @@ def main(args: argparse.Namespace) -> int:
 
     if args.train_updates < 1 or args.act_steps < 1 or args.threads < 1:
         raise UsageError('--train-updates, --act-steps and --threads must be at least 1')
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
+    robot = _sim(args, learner_config.seed)
     torch.set_num_threads(args.threads)
-    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
-    robot = _sim(args.image_size, learner_config.seed)
     with tempfile.TemporaryDirectory() as folder:
         learner = Learner(robot.action_space, learner_config, model_configs,
                           checkpoint_dir=folder, logger=RecordingLogger())
         _fill(learner, robot, max(2 * learner_config.batch_size, 64))
-        figures = {'threads': args.threads, 'image_size': args.image_size,
+        figures = {'threads': args.threads, 'image_size': robot.config.image_size,
                    'batch_size': learner_config.batch_size,
                    'updates_per_step': learner_config.updates_per_step,
                    'autoencoder': learner.model.config.autoencoder,

@@ -2,9 +2,11 @@
 
     devrobot eval --checkpoint runs/demo/checkpoints --json
     devrobot eval --checkpoint runs/demo/checkpoints --states 512 --seed 1
+    devrobot eval --checkpoint runs/demo/checkpoints --introspect   # does it use the action?
 
 The model comes from `devrobot_world_model.load(path)`: anything with `predict(frames,
-commands)` and `action_space`. The protocol and its baselines live in `evaluation.py`.
+commands)` and `action_space`. The protocol and its baselines live in `evaluation.py`;
+`--introspect` adds `introspection.py`'s measurements of a devrobot WorldModel.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ import sys
 
 import numpy as np
 
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.config_fields import add_config_group, config_from_arguments, register_options
 from devrobot_core.errors import UsageError
+from devrobot_core.input_checks import readable_path
 from devrobot_core.motor import action_index
+from devrobot_core.parameter_file import SIM_NODE
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 
 
@@ -38,7 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--device', default='auto',
                         help="Where the model predicts: 'auto' (a GPU when torch finds one), "
                              "'cpu', 'cuda' or 'cuda:N' (default: auto).")
-    add_config_arguments(parser, ToroidalDotConfig, skip=('seed',))
+    parser.add_argument('--introspect', action='store_true',
+                        help='Also measure whether the model uses the action, on the first '
+                        '--batch-size held-out states: attention to the action (APA, ALF, '
+                        'TTAR, RI@16, entropy), counterfactual tests (shuffled, zeroed '
+                        'actions) and the action share of the gradient.')
+    register_options(parser, SECTION, ('states', 'seed', 'batch_size', 'horizons', 'device',
+                                       'introspect'))
+    add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE, skip=('seed',))
+
+
+SECTION = 'devrobot_eval'  # this command's own settings in a parameter file
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +67,7 @@ def main(args: argparse.Namespace) -> int:
         overrides['image_size'] = int(trained_size)
     elif trained_size and args.image_size != trained_size:
         raise UsageError(f'the checkpoint was trained on {trained_size}x{trained_size} images, '
-                         f'not --image-size {args.image_size}')
+                         f'not --sim.image-size {args.image_size}')
     try:
         sim_config = config_from_arguments(ToroidalDotConfig, args, **overrides)
     except ValueError as error:
@@ -66,7 +80,12 @@ def main(args: argparse.Namespace) -> int:
             predict_fn, sim_config, states=args.states, seed=args.seed,
             horizons=tuple(args.horizons), batch_size=args.batch_size)
     except evaluation.PredictionShapeError as error:
-        raise UsageError(f'{error} (set --image-size to the size it was trained at)') from None
+        raise UsageError(f'{error} (set --sim.image-size to the size it was trained at)') \
+            from None
+    if args.introspect:
+        result['introspection'] = introspect_model(model, sim_config, min(args.states,
+                                                                          args.batch_size),
+                                                   args.seed)
     result['checkpoint'] = str(args.checkpoint)
     result = evaluation.finite_or_none(result)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
@@ -77,6 +96,7 @@ def load_model(path: pathlib.Path, device: str = 'cpu'):
     """`devrobot_world_model.load(path, device)`, every way it can fail as a UsageError."""
     if not path.exists():
         raise UsageError(f'no checkpoint at {path}')
+    readable_path(path, '--checkpoint')
     import devrobot_world_model  # looked up at call time, so tests can put a fake `load` there
     try:
         return devrobot_world_model.load(path, device=device)
@@ -84,6 +104,19 @@ def load_model(path: pathlib.Path, device: str = 'cpu'):
         raise
     except (OSError, ValueError, KeyError) as error:
         raise UsageError(f'cannot load the checkpoint {path}: {error}') from None
+
+
+def introspect_model(model, sim_config: ToroidalDotConfig, states: int, seed: int) -> dict:
+    """`introspection.introspect` of a loaded model; UsageError for one without a WorldModel."""
+    world_model = getattr(model, 'model', None)
+    if world_model is None or not hasattr(world_model, 'predictor'):
+        raise UsageError('--introspect needs a devrobot world-model checkpoint (this model '
+                         'has no predictor to look into)')
+    from devrobot_world_model.evaluation.introspection import introspect
+    try:
+        return introspect(world_model, model.action_space, sim_config, states, seed)
+    except ValueError as error:
+        raise UsageError(f'--introspect: {error}') from None
 
 
 def make_predict_fn(model, sim_action_space):
@@ -105,30 +138,81 @@ def make_predict_fn(model, sim_action_space):
     return predict
 
 
-def _row(label, values, spec='.3f'):
-    cells = ['—' if v is None else format(v, spec) for v in values]
-    return f'{label:<34}' + ''.join(f'{c:>14}' for c in cells)
+TABLE_COLUMNS = ('model', 'copy', 'action-blind')
+
+
+def _cells(values, spec='.3f') -> list:
+    return [_number(v, spec) for v in values]
+
+
+def table_rows(result: dict) -> list:
+    """(label, cells) per metric: the model beside the copy and action-blind baselines."""
+    runs = [result['model'], result['baselines']['copy'], result['baselines']['action_blind']]
+    rows = []
+    for name in runs[0]['per_action']:
+        scores = [run['per_action'][name] for run in runs]
+        rows += [(f'{name}: R²', _cells([s['r2'] for s in scores])),
+                 (f'{name}: pixel MSE', _cells([s['pixel_mse'] for s in scores], '.2e')),
+                 (f'{name}: dot error median (px)',
+                  _cells([s['position_error_px_median'] for s in scores], '.2f')),
+                 (f'{name}: dot error p90 (px)',
+                  _cells([s['position_error_px_p90'] for s in scores], '.2f'))]
+    rows.append(('action discrimination', _cells([run['action_discrimination'] for run in runs])))
+    for horizon in runs[0]['open_loop']:
+        scores = [run['open_loop'][horizon] for run in runs]
+        steps = horizon.split('_')[-1]
+        rows += [(f'open loop {steps} steps: R²', _cells([s['r2'] for s in scores])),
+                 (f'open loop {steps} steps: dot error (px)',
+                  _cells([s['position_error_px_median'] for s in scores], '.2f'))]
+    return rows
+
+
+def table_title(result: dict) -> str:
+    protocol = result['protocol']
+    return f"held-out protocol: {protocol['states']} states, seed {protocol['seed']}"
 
 
 def format_table(result: dict) -> str:
     """The figures of the model beside the copy and action-blind baselines, one metric a row."""
-    runs = [result['model'], result['baselines']['copy'], result['baselines']['action_blind']]
-    protocol = result['protocol']
-    lines = [f"held-out protocol: {protocol['states']} states, seed {protocol['seed']}",
-             f'{"":<34}' + ''.join(f'{h:>14}' for h in ('model', 'copy', 'action-blind'))]
-    for name in runs[0]['per_action']:
-        scores = [run['per_action'][name] for run in runs]
-        lines += [_row(f'{name}: R²', [s['r2'] for s in scores]),
-                  _row(f'{name}: pixel MSE', [s['pixel_mse'] for s in scores], '.2e'),
-                  _row(f'{name}: dot error median (px)',
-                       [s['position_error_px_median'] for s in scores], '.2f'),
-                  _row(f'{name}: dot error p90 (px)',
-                       [s['position_error_px_p90'] for s in scores], '.2f')]
-    lines.append(_row('action discrimination', [run['action_discrimination'] for run in runs]))
-    for horizon in runs[0]['open_loop']:
-        scores = [run['open_loop'][horizon] for run in runs]
-        steps = horizon.split('_')[-1]
-        lines += [_row(f'open loop {steps} steps: R²', [s['r2'] for s in scores]),
-                  _row(f'open loop {steps} steps: dot error (px)',
-                       [s['position_error_px_median'] for s in scores], '.2f')]
+    lines = [table_title(result), f'{"":<34}' + ''.join(f'{h:>14}' for h in TABLE_COLUMNS)]
+    lines += [f'{label:<34}' + ''.join(f'{c:>14}' for c in cells)
+              for label, cells in table_rows(result)]
+    if 'introspection' in result:
+        lines += introspection_lines(result['introspection'])
     return '\n'.join(lines)
+
+
+INTROSPECTION_ROWS = (  # metric key, label, format
+    ('attn/apa', 'attention to the candidate action (APA)', '.3f'),
+    ('attn/alf', 'attention to the last frame (ALF)', '.3f'),
+    ('attn/ttar', 'action / frame token attention (TTAR)', '.3f'),
+    ('attn/ri16', 'attention to the 16 latest tokens', '.3f'),
+    ('attn/entropy', 'attention entropy (nats)', '.3f'),
+    ('attn/entropy_normalized', 'attention entropy / its maximum', '.3f'),
+    ('sens/diversity', 'prediction spread over actions', '.3e'),
+    ('sens/relative_diversity', '  relative to the prediction', '.3e'),
+    ('cf/shuffle_change', 'change with shuffled actions', '.3e'),
+    ('cf/zero_change', 'change with every action 0', '.3e'),
+    ('grad/action_share', 'action share of the gradient norm', '.3e'),
+)
+
+
+def introspection_lines(introspection: dict) -> list:
+    """The introspection figures, one a row; attention rows only for a transformer."""
+    metrics = introspection['metrics']
+    lines = ['', f"introspection: {introspection['states']} held-out states, history "
+                 f"{introspection['history']}, {introspection['predictor']} predictor"
+                 + ('' if introspection['attention'] else ' (no attention to measure)')]
+    for key, label, spec in INTROSPECTION_ROWS:
+        if key in metrics:
+            lines.append(f'{label:<48}' + _number(metrics[key], spec))
+    layers = sorted({key.split('/')[1] for key in metrics if key.startswith('attn/layer')})
+    if len(layers) > 1:
+        lines.append('APA / ALF per layer: ' + ', '.join(
+            f"{layer[5:]}: {_number(metrics[f'attn/{layer}/apa'], '.3f')} / "
+            f"{_number(metrics[f'attn/{layer}/alf'], '.3f')}" for layer in layers))
+    return lines
+
+
+def _number(value, spec: str) -> str:
+    return '—' if value is None else format(value, spec)

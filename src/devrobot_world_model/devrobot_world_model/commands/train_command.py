@@ -1,9 +1,10 @@
 """`devrobot train`: learn a world model offline from recorded session bags.
 
 The bags' transitions go through the same assembler and the same Learner as a live session, so
-`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`) and a second call
-resumes from it. Without a robot to wait for, one 0.2 s step of a session costs only its share of
-the minibatch updates, which is what makes this far faster than real time.
+`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`, `DIR/config.yaml`:
+the resolved configuration, which `--config` reads back) and a second call resumes from it.
+Without a robot to wait for, one 0.2 s step of a session costs only its share of the minibatch
+updates, which is what makes this far faster than real time.
 """
 
 from __future__ import annotations
@@ -11,33 +12,50 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 import time
 
-from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+import numpy as np
+
+from devrobot_core.config_fields import (add_config_group, config_from_arguments, parameter_values,
+                                         register_options)
 from devrobot_core.errors import UsageError
+from devrobot_core.input_checks import readable_path, writable_folder
+from devrobot_core.parameter_file import save_run_config, WORLD_MODEL_NODE
 from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
 from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from devrobot_world_model.commands.cli_support import add_learning_arguments
-    parser.add_argument('--bag', nargs='+', required=True, metavar='PATH',
-                        help='Session bag folders (recorded by devrobot run or ros2 bag record).')
+    parser.add_argument('--bag', nargs='+', metavar='PATH',
+                        help='Session bag folders (recorded by devrobot run or ros2 bag record); '
+                        'required, here or in --config.')
     parser.add_argument('--out', required=True, metavar='DIR',
                         help='Run folder for checkpoints and metrics (resumed when present).')
     parser.add_argument('--epochs', type=int, default=1,
                         help='Passes over the bags (default: 1).')
     parser.add_argument('--json', action='store_true', help='Print the summary as JSON.')
-    parser.add_argument('--filter-action', metavar='FILTER',
+    parser.add_argument('--allow-partial', action='store_true',
+                        help='Train on the readable part of damaged or unfinished bags '
+                        '(otherwise they are refused; `devrobot repair BAG` fixes them).')
+    parser.add_argument('--filter-action', metavar='FILTER', default='',
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
     parser.add_argument('--until-plateau', action='store_true',
                         help='Repeat the bags until the predictor loss stops improving '
-                        '(--patience, --min-delta, --min-epochs, --max-epochs); '
-                        'replaces --epochs.')
-    add_config_arguments(parser, PlateauConfig)
-    add_learning_arguments(parser, skip=('policy', 'epsilon', 'quality_gate',
-                                         'quality_threshold'))
+                        '(--plateau.patience, --plateau.min-delta, --plateau.min-epochs, '
+                        '--plateau.max-epochs); replaces --epochs.')
+    register_options(parser, SECTION, ('bag', 'epochs', 'filter_action', 'until_plateau'))
+    add_config_group(parser, PlateauConfig, 'plateau', SECTION)
+    add_learning_arguments(parser, skip=UNUSED_LEARNER_FIELDS)
+
+
+SECTION = 'devrobot_train'  # this command's own settings in a parameter file
+UNUSED_LEARNER_FIELDS = ('policy', 'epsilon', 'quality_gate', 'quality_threshold')
+CONFIG_HEADER = """The resolved configuration of a `devrobot train`, as a ROS 2 parameter file.
+`devrobot train --config THIS_FILE --out DIR` trains again (the run folder is not part of it);
+the world_model node reads its section."""
 
 
 def bag_action_space(sessions: list) -> tuple:
@@ -58,36 +76,99 @@ def bag_action_space(sessions: list) -> tuple:
     return first
 
 
+def save_config(out: pathlib.Path, args, plateau_config, learner_config, model_configs):
+    """`out/config.yaml`: the bags (absolute paths), the passes, the learner and the model."""
+    from devrobot_world_model.commands.cli_support import learning_parameters
+    own = {'bag': [str(pathlib.Path(path).resolve()) for path in args.bag],
+           'epochs': args.epochs, 'filter_action': args.filter_action or '',
+           'until_plateau': bool(args.until_plateau), **parameter_values(plateau_config)}
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        save_run_config(out, {SECTION: own, WORLD_MODEL_NODE: learning_parameters(
+            learner_config, model_configs)}, CONFIG_HEADER)
+    except OSError as error:
+        raise UsageError(f'cannot write the run folder {out}: {error.strerror}') from None
+
+
+def bags_image_size(bags: list, allow_partial: bool = False) -> int | None:
+    """The side of the first frame of every bag; UsageError when they differ or are not square.
+
+    Reads each bag only up to its first image, so mixed sizes are refused before training
+    starts (and before a checkpoint is touched). None when no bag holds a frame.
+    """
+    from devrobot_core.motor import Frame
+    from devrobot_core.bags.session_bag import read_session
+    sizes = {}
+    for path in bags:
+        _, events = read_session(path, allow_partial)
+        try:
+            frame = next((event for event in events if isinstance(event, Frame)), None)
+        finally:
+            events.close()
+        if frame is not None:
+            sizes[path] = tuple(np.shape(frame.pixels))
+    shapes = set(sizes.values())
+    if len(shapes) > 1:
+        described = ', '.join(f'{path}: {"x".join(map(str, shape))}'
+                              for path, shape in sizes.items())
+        raise UsageError(f'the bags hold frames of different sizes ({described}); train on '
+                         'bags of one frame size at a time, each size in its own --out')
+    if not shapes:
+        return None
+    shape = shapes.pop()
+    if len(shape) != 3 or shape[0] != shape[1] or shape[2] != 3:
+        raise UsageError(f'the bags hold {"x".join(map(str, shape))} frames; the world model '
+                         'learns from square rgb8 frames')
+    return shape[0]
+
+
 def main(args: argparse.Namespace) -> int:
     from devrobot_core.bags.session_bag import read_session, SessionBagError
     from devrobot_core.transitions import transitions_from_events
-    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.commands.cli_support import check_learning_configs, learning_configs
     from devrobot_world_model.learning.learner import Learner
 
+    if not args.bag:
+        raise UsageError('--bag is required (or bag in the devrobot_train section of --config)')
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
+    learner_config, model_configs = learning_configs(args, policy='random')
+    bags = [readable_path(path, '--bag') for path in args.bag]
+    out = writable_folder(args.out, '--out')
     try:
-        sessions = [read_session(path)[0] for path in args.bag]
+        sessions = [read_session(path, args.allow_partial)[0] for path in bags]
+        image_size = bags_image_size(bags, args.allow_partial)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
+    for session in sessions:
+        if session.damage:
+            print(f'devrobot train: {session.damage}; training on its readable part',
+                  file=sys.stderr)
     action_space = bag_action_space(sessions)
     try:
         action_filter = (parse_action_filter(args.filter_action, action_space)
                          if args.filter_action else None)
-        plateau = (PlateauDetector(config_from_arguments(PlateauConfig, args))
-                   if args.until_plateau else None)
+        plateau_config = config_from_arguments(PlateauConfig, args)
+        plateau = PlateauDetector(plateau_config) if args.until_plateau else None
+        if image_size is not None:
+            check_learning_configs(learner_config, model_configs, image_size,
+                                   len(action_space))
     except ValueError as error:
         raise UsageError(str(error)) from None
     epochs = plateau.config.max_epochs if plateau else args.epochs
-    learner_config, model_configs = learning_configs(args, policy='random')
-    out = pathlib.Path(args.out)
     learner = Learner(action_space, learner_config, model_configs, run_dir=out)
+    trained_size = learner.model.spec.image_size if learner.model is not None else None
+    if image_size is not None and trained_size not in (None, image_size):
+        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out} was trained on {trained_size} px frames, '
+                         f'the bags hold {image_size} px frames: use another --out')
+    save_config(out, args, plateau_config, learner_config, model_configs)
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
         for _ in range(epochs):
             epoch_metrics = []
-            for path in args.bag:
-                _, events = read_session(path)
+            for path in bags:
+                _, events = read_session(path, args.allow_partial)
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
                                                      action_filter):
@@ -105,7 +186,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         learner.close()
     wall_s = time.perf_counter() - started
-    summary = {'bags': [str(p) for p in args.bag], 'out': str(out),
+    summary = {'bags': [str(p) for p in bags], 'out': str(out),
                'epochs': plateau.epochs if plateau else args.epochs,
                'transitions': transitions, 'updates': learner.updates,
                'steps_total': learner.steps, 'wall_s': round(wall_s, 2),

@@ -1,8 +1,11 @@
-"""A run's report: learning curves from metrics.jsonl and what the model sees and predicts.
+"""A run's report: what the model learned, where exploration went, what the model sees.
 
 `write_report(run_dir, panel)` writes two files into the run folder:
-- `report.html`, self-contained (inline SVG curves, the frame panel as an embedded PNG), opens
-  in any browser without a server or network;
+- `report.html`, self-contained (inline SVG charts, the frame panel as an embedded PNG), opens
+  in any browser without a server or network. It reads top to bottom in the order a researcher
+  asks: held-out quality over steps (the `eval/...` metrics) and the held-out table, the loss
+  curves, the share of each action over time, the frames; every other metric comes last,
+  folded away, grouped by namespace;
 - `report_frames.png`: the current frame, its reconstruction and the predicted next frame for
   every action, side by side.
 
@@ -23,6 +26,7 @@ from typing import Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
+from devrobot_core.durable_files import write_atomically
 from devrobot_world_model.learning.metrics import METRICS_FILE, read_metrics
 
 REPORT_FILE = 'report.html'
@@ -31,6 +35,12 @@ MAX_POINTS = 500  # per curve; longer runs are averaged into this many buckets
 CHART_WIDTH, CHART_HEIGHT, MARGIN = 340, 170, 8
 MIN_TILE_PX = 160  # small frames are enlarged (nearest neighbour) so the dot stays visible
 LABEL_PX = 18
+ACTION_METRIC = 'act/action'
+SHARE_BUCKETS = 40  # windows of steps in the action-share chart
+SHARE_COLOURS = ('#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2')
+# Loss curves first by what they are (the learner's names are being unified: both kinds).
+LOSS_ORDER = ('total_loss', 'predictor_training_loss', 'prediction_loss', 'predictor_patch_loss',
+              'reconstruction_loss', 'latent_loss', 'predictor_latent_loss')
 
 
 @dataclasses.dataclass
@@ -137,55 +147,140 @@ def _png_bytes(image: Image.Image) -> bytes:
 # -- the page -------------------------------------------------------------------------------
 
 def write_report(run_dir: str | os.PathLike, panel: FramePanel | None = None,
-                 title: str = 'devrobot run', sections: Mapping[str, str] | None = None
-                 ) -> pathlib.Path:
+                 title: str = 'devrobot run', sections: Mapping[str, str] | None = None,
+                 tables: Mapping[str, tuple] | None = None, action_labels=()) -> pathlib.Path:
     """Write `report.html` (and `report_frames.png` when given a panel); return the page's path.
 
-    Curves come from `run_dir/metrics.jsonl` when it exists, grouped by namespace
-    (`train/...`, `act/...`). `sections` adds preformatted text blocks (title -> text), such as
-    the evaluation table. Files are written to a temporary name and renamed, so a report being
-    rewritten is never seen half-written.
+    Charts come from `run_dir/metrics.jsonl` when it exists. `tables` adds HTML tables
+    (title -> (column headings, rows of (label, cells))), such as the held-out evaluation, shown
+    with the held-out curves; `sections` adds preformatted text blocks; `action_labels` names
+    the actions in the action-share chart. Files are written to a temporary name and renamed,
+    so a report being rewritten is never seen half-written.
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = run_dir / METRICS_FILE
+    series = metric_series(read_metrics(metrics_path)) if metrics_path.exists() else {}
+    shown = set()
     body = [f'<h1>{html.escape(title)}</h1>']
+    body += _held_out_section(series, tables or {}, shown)
+    body += _loss_section(series, shown)
+    body += _action_share_section(series, action_labels, shown)
     if panel is not None:
         png = _png_bytes(frame_panel_image(panel))
-        _write_atomically(run_dir / FRAMES_FILE, png)
+        write_atomically(run_dir / FRAMES_FILE, png)
         encoded = base64.b64encode(png).decode('ascii')
         body += ['<h2>Current, reconstructed and predicted frames</h2>',
                  f'<img alt="frames" src="data:image/png;base64,{encoded}"/>']
     for heading, text in (sections or {}).items():
         body += [f'<h2>{html.escape(heading)}</h2>', f'<pre>{html.escape(text)}</pre>']
-    body += _curve_sections(run_dir / METRICS_FILE)
+    body += _other_metrics(series, shown, metrics_path.exists())
     page = ('<!DOCTYPE html><html><head><meta charset="utf-8">'
             f'<title>{html.escape(title)}</title><style>'
             'body{font-family:sans-serif;margin:1.5em}'
             '.charts{display:flex;flex-wrap:wrap;gap:8px}'
+            'table{border-collapse:collapse;margin:0.5em 0}'
+            'td,th{border:1px solid #ccc;padding:0.2em 0.6em;text-align:right}'
+            'td:first-child{text-align:left}'
             'img{image-rendering:pixelated;max-width:100%}</style></head><body>'
             + '\n'.join(body) + '</body></html>\n')
     path = run_dir / REPORT_FILE
-    _write_atomically(path, page.encode('utf-8'))
+    write_atomically(path, page.encode('utf-8'))
     return path
 
 
-def _curve_sections(metrics_path: pathlib.Path) -> list:
-    if not metrics_path.exists():
-        return ['<h2>Learning curves</h2><p>No metrics.jsonl in this run folder yet.</p>']
-    series = metric_series(read_metrics(metrics_path))
-    if not series:
-        return ['<h2>Learning curves</h2><p>metrics.jsonl holds no numeric metrics.</p>']
-    groups = {}
-    for name in sorted(series):
-        groups.setdefault(name.split('/')[0] if '/' in name else 'other', []).append(name)
-    parts = ['<h2>Learning curves</h2>']
-    for group, names in groups.items():
-        charts = ''.join(svg_chart(name, *series[name]) for name in names)
-        parts.append(f'<h3>{html.escape(group)}</h3><div class="charts">{charts}</div>')
+def html_table(columns, rows) -> str:
+    """A table of (label, cells) rows under `columns` headings (the label column has none)."""
+    head = '<tr><th></th>' + ''.join(f'<th>{html.escape(str(c))}</th>' for c in columns)
+    lines = [f'<tr><td>{html.escape(str(label))}</td>'
+             + ''.join(f'<td>{html.escape(str(cell))}</td>' for cell in cells) + '</tr>'
+             for label, cells in rows]
+    return '<table>' + head + '</tr>' + ''.join(lines) + '</table>'
+
+
+def _charts(series: dict, names, shown: set) -> str:
+    shown.update(names)
+    return '<div class="charts">' + ''.join(svg_chart(n, *series[n]) for n in names) + '</div>'
+
+
+def _held_out_section(series: dict, tables: Mapping, shown: set) -> list:
+    names = sorted((n for n in series if n.startswith('eval/')),
+                   key=lambda n: ('r2' not in n, 'dot_error' not in n, n))  # R² first
+    parts = ['<h2>Held-out quality over steps</h2>']
+    if names:
+        parts.append(_charts(series, names, shown))
+    else:
+        parts.append('<p>No held-out checks in this run\'s metrics (devrobot run --learn on the '
+                     'simulator logs eval/... every --eval-every steps).</p>')
+    for heading, (columns, rows) in tables.items():
+        parts += [f'<h3>{html.escape(heading)}</h3>', html_table(columns, rows)]
     return parts
 
 
-def _write_atomically(path: pathlib.Path, data: bytes) -> None:
-    temporary = path.with_name(path.name + '.tmp')
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+def _loss_rank(name: str) -> tuple:
+    leaf = name.split('/', 1)[-1]
+    return (LOSS_ORDER.index(leaf) if leaf in LOSS_ORDER else len(LOSS_ORDER), name)
+
+
+def _loss_section(series: dict, shown: set) -> list:
+    names = sorted((n for n in series if n.startswith('train/') and n.endswith('loss')),
+                   key=_loss_rank)
+    if not names:
+        return []
+    return ['<h2>Losses</h2>', _charts(series, names, shown)]
+
+
+def action_shares(steps: np.ndarray, actions: np.ndarray, buckets: int = SHARE_BUCKETS) -> tuple:
+    """(first step of each window, share of each action per window `[windows, A]`)."""
+    order = np.argsort(steps, kind='stable')
+    steps, actions = steps[order], actions[order].astype(np.int64)
+    count = int(actions.max()) + 1
+    windows = np.array_split(np.arange(len(steps)), min(buckets, len(steps)))
+    shares = np.stack([np.bincount(actions[w], minlength=count) / len(w) for w in windows])
+    return np.array([steps[w[0]] for w in windows]), shares
+
+
+def _action_share_section(series: dict, labels, shown: set) -> list:
+    if ACTION_METRIC not in series:
+        return []
+    shown.add(ACTION_METRIC)
+    steps, actions = series[ACTION_METRIC]
+    starts, shares = action_shares(steps, actions)
+    width, height = 2 * CHART_WIDTH, CHART_HEIGHT
+    bar = width / len(starts)
+    rects = []
+    for column, row in enumerate(shares):
+        top = 0.0
+        for action, share in enumerate(row):
+            colour = SHARE_COLOURS[action % len(SHARE_COLOURS)]
+            rects.append(f'<rect x="{column * bar:.1f}" y="{top * height:.1f}" '
+                         f'width="{bar + 0.5:.1f}" height="{share * height:.1f}" '
+                         f'fill="{colour}"/>')
+            top += share
+    legend = ' '.join(
+        f'<span style="color:{SHARE_COLOURS[a % len(SHARE_COLOURS)]}">&#9632;</span> '
+        f'{html.escape(labels[a] if a < len(labels) else f"action {a}")}: '
+        f'{100 * float(np.mean(actions == a)):.1f}%' for a in range(shares.shape[1]))
+    return ['<h2>Where exploration went: the share of each action over time</h2>',
+            f'<svg class="chart shares" width="{width}" height="{height}" '
+            f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="action shares">'
+            + ''.join(rects) + '</svg>',
+            f'<p>{legend} (steps {int(starts[0])}…{int(steps.max())}, '
+            f'{len(starts)} windows)</p>']
+
+
+def _other_metrics(series: dict, shown: set, have_metrics: bool) -> list:
+    if not have_metrics:
+        return ['<h2>Learning curves</h2><p>No metrics.jsonl in this run folder yet.</p>']
+    rest = [name for name in sorted(series) if name not in shown]
+    if not series:
+        return ['<h2>Learning curves</h2><p>metrics.jsonl holds no numeric metrics.</p>']
+    if not rest:
+        return []
+    groups = {}
+    for name in rest:
+        groups.setdefault(name.split('/')[0] if '/' in name else 'other', []).append(name)
+    parts = ['<details><summary><h2 style="display:inline">Every other metric</h2></summary>']
+    for group, names in groups.items():
+        parts.append(f'<h3>{html.escape(group)}</h3>' + _charts(series, names, shown))
+    return parts + ['</details>']

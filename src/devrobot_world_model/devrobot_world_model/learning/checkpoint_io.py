@@ -7,8 +7,13 @@ code. What goes into the dict is the caller's choice; this module only writes, r
 
     save_checkpoint(folder, {'config': asdict(config), 'autoencoder': uncompiled(ae).state_dict(),
                              'optimizer': opt.state_dict(), 'step': step})
-    payload = load_checkpoint(folder)              # falls back to the backup, with a warning
+    payload = load_checkpoint(folder, check=my_check)  # falls back to the backup, with a warning
     load_state_dict_checked(ae, payload['autoencoder'], 'autoencoder')  # names the 1st mismatch
+
+A `check` function (payload -> None, CheckpointError naming the problem) says what a usable file
+holds: keys, types, shapes, sizes, checked before anything is allocated from them. A file that
+fails it is treated like a damaged one: the backup is tried, and a save replaces it instead of
+rotating it over the backup. `check_keys`, `check_tensor` and `check_rng_state` are its pieces.
 
 Files in `folder`: `checkpoint.pt` (the newest) and `checkpoint_backup.pt` (the one before).
 A save writes `checkpoint.pt.tmp` first, checks that it reads back, and only then moves the
@@ -21,12 +26,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import io
+import math
 import os
 import pathlib
 import random
+import stat
 import warnings
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -35,9 +42,7 @@ from devrobot_core.errors import UsageError
 
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = 'checkpoint.pt'
-BACKUP_NAME = 'checkpoint_backup.pt'
 TEMPORARY_SUFFIX = '.tmp'
-HISTORY_LENGTH = 100  # how many recent history entries a checkpoint keeps, as in the original
 
 _PLAIN_SCALARS = (bool, int, float, str, type(None))
 _PLAIN_CONTAINERS = (dict, OrderedDict, list, tuple)
@@ -102,12 +107,6 @@ def plain_data(value: Any) -> Any:
     raise TypeError(f'cannot store a {type(value).__name__} in a checkpoint as plain data')
 
 
-def recent_history(entries, length: int = HISTORY_LENGTH) -> list:
-    """The last `length` entries of a history buffer, converted to plain data."""
-    entries = list(entries)
-    return [plain_data(e) for e in entries[max(0, len(entries) - length):]]
-
-
 def find_non_plain(value: Any, where: str = 'payload') -> str | None:
     """Describe the first item that is not plain data (`payload['x'][3]: ndarray`), or None."""
     kind = type(value)
@@ -159,11 +158,15 @@ def restore_rng_state(state: dict, generator: np.random.Generator | None = None)
 
 # -- save -----------------------------------------------------------------------------------
 
-def save_checkpoint(folder: str | os.PathLike, payload: dict) -> pathlib.Path:
+Check = Callable[[dict], None]  # raises CheckpointError for a payload it cannot use
+
+
+def save_checkpoint(folder: str | os.PathLike, payload: dict,
+                    check: Check | None = None) -> pathlib.Path:
     """Write `payload` (plain data) atomically as the newest checkpoint; return its path.
 
-    The previous checkpoint becomes the backup (unless it is damaged: then the backup, the last
-    good one, stays). When writing fails (a full disk, a read-only
+    The previous checkpoint becomes the backup (unless it is damaged or fails `check`: then the
+    backup, the last good one, stays). When writing fails (a full disk, a read-only
     folder) the previous checkpoint and its backup are left untouched and CheckpointError says
     why. A payload with non-plain items (an ndarray, a dataclass) raises TypeError naming the
     first one: convert it with `plain_data` first.
@@ -185,7 +188,7 @@ def save_checkpoint(folder: str | os.PathLike, payload: dict) -> pathlib.Path:
             stream.flush()
             os.fsync(stream.fileno())
         _read(temporary)  # never rotate in a file that cannot be read back
-        if primary.exists() and _readable(primary):
+        if primary.exists() and _readable(primary, check):
             os.replace(primary, backup_path(primary))
         # else a damaged primary is simply replaced: the backup keeps the last good one
         os.replace(temporary, primary)
@@ -222,12 +225,14 @@ def _sync_folder(folder: pathlib.Path) -> None:
 
 # -- load -----------------------------------------------------------------------------------
 
-def load_checkpoint(folder: str | os.PathLike, map_location: Any = 'cpu') -> dict:
+def load_checkpoint(folder: str | os.PathLike, map_location: Any = 'cpu',
+                    check: Check | None = None) -> dict:
     """Read the newest usable checkpoint in `folder` (or the `.pt` file named) as plain data.
 
-    A corrupt, truncated or missing primary falls back to the backup with a RuntimeWarning.
-    Raises CheckpointError when there is no checkpoint, when neither file can be read, or when
-    the file was written by a newer format.
+    A corrupt, truncated or missing primary, or one that fails `check`, falls back to the
+    backup with a RuntimeWarning. Raises CheckpointError (one line, naming each file and its
+    problem) when there is no checkpoint, when neither file is usable, or when the file was
+    written by a newer format.
     """
     primary = checkpoint_path(folder)
     backup = backup_path(primary)
@@ -240,6 +245,8 @@ def load_checkpoint(folder: str | os.PathLike, map_location: Any = 'cpu') -> dic
             continue
         try:
             payload = _read(candidate, map_location)
+            if check is not None:
+                _run_check(check, payload, candidate)
         except CheckpointError as error:
             problems.append(str(error))
             continue
@@ -251,7 +258,19 @@ def load_checkpoint(folder: str | os.PathLike, map_location: Any = 'cpu') -> dic
     raise CheckpointError(f'no usable checkpoint in {primary.parent}: ' + '; '.join(problems))
 
 
+def _run_check(check: Check, payload: dict, path: pathlib.Path) -> None:
+    try:
+        check(payload)
+    except CheckpointError as error:
+        raise CheckpointError(f'{path.name}: {error}') from None
+
+
 def _read(path: pathlib.Path, map_location: Any = 'cpu', mmap: bool = False) -> dict:
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or a device would block or stream
+            raise CheckpointError(f'{path.name}: not a regular file')
+    except OSError as error:
+        raise CheckpointError(f'{path.name}: cannot be read ({_reason(error)})') from error
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises many kinds for truncated or foreign files
@@ -265,9 +284,11 @@ def _read(path: pathlib.Path, map_location: Any = 'cpu', mmap: bool = False) -> 
     return payload
 
 
-def _readable(path: pathlib.Path) -> bool:
+def _readable(path: pathlib.Path, check: Check | None = None) -> bool:
     try:
-        _read(path, mmap=True)  # memory-mapped: checks the structure without reading it all
+        payload = _read(path, mmap=True)  # memory-mapped: checks structure, reads little
+        if check is not None:
+            _run_check(check, payload, path)
     except CheckpointError:
         return False
     return True
@@ -276,6 +297,85 @@ def _readable(path: pathlib.Path) -> bool:
 def _reason(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f'{type(error).__name__}: {text[0]}' if text else type(error).__name__
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (or its type's name when it has none)."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+# -- checks of a loaded payload -------------------------------------------------------------
+
+def is_finite_number(value: Any) -> bool:
+    """An int or float (not a bool) that is neither NaN nor infinite."""
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def check_keys(value: Any, keys: tuple, where: str) -> None:
+    """Raise CheckpointError unless `value` is a dict holding every one of `keys`."""
+    if not isinstance(value, dict):
+        raise CheckpointError(f'{where} is a {type(value).__name__}, not a dict')
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise CheckpointError(f'{where} lacks {", ".join(map(repr, missing))}')
+
+
+def check_tensor(value: Any, where: str, dtype: torch.dtype | None = None,
+                 shape: tuple | None = None) -> torch.Tensor:
+    """Return `value` if it is a dense tensor of `dtype` and `shape`; else CheckpointError.
+
+    Dense: contiguous and within its stored bytes. A tensor can claim any shape over a tiny
+    storage (stride 0), so a small file can describe billions of elements; only its shape is
+    looked at before this passes, so the claim costs nothing.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(f'{where} is a {type(value).__name__}, not a tensor')
+    if dtype is not None and value.dtype != dtype:
+        raise CheckpointError(f'{where} is {value.dtype}, not {dtype}')
+    if shape is not None and tuple(value.shape) != tuple(shape):
+        raise CheckpointError(f'{where} has shape {list(value.shape)}, expected {list(shape)}')
+    stored = value.untyped_storage().nbytes()
+    needed = (value.storage_offset() + value.numel()) * value.element_size()
+    if not value.is_contiguous() or needed > stored:
+        raise CheckpointError(f'{where} claims {value.numel():,} elements over '
+                              f'{stored:,} stored bytes')
+    return value
+
+
+def check_rng_state(state: Any, where: str = 'rng') -> None:
+    """What `restore_rng_state` needs, tried on throwaway generators (so nothing is changed)."""
+    check_keys(state, ('python', 'torch'), where)
+    try:
+        version, internal, gauss_next = state['python']
+        random.Random().setstate((version, tuple(internal), gauss_next))
+    except (TypeError, ValueError, OverflowError) as error:
+        raise CheckpointError(f"{where}: Python's generator state is unusable "
+                              f'({first_line(error)})') from None
+    wanted = torch.get_rng_state()
+    check_tensor(state['torch'], f"{where}: torch's generator state", wanted.dtype,
+                 tuple(wanted.shape))
+    try:
+        torch.Generator().set_state(state['torch'])
+    except (RuntimeError, ValueError) as error:
+        raise CheckpointError(f"{where}: torch's generator state is unusable "
+                              f'({first_line(error)})') from None
+    cuda = state.get('cuda', [])
+    if not isinstance(cuda, list) or not all(isinstance(t, torch.Tensor) and
+                                             t.dtype == torch.uint8 for t in cuda):
+        raise CheckpointError(f"{where}: CUDA's generator states are not byte tensors")
+    if 'numpy' in state:
+        check_numpy_rng_state(state['numpy'], f'{where}: numpy')
+
+
+def check_numpy_rng_state(state: Any, where: str) -> None:
+    """A numpy bit generator state that a fresh default generator accepts."""
+    try:
+        np.random.default_rng().bit_generator.state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as error:
+        raise CheckpointError(f'{where}: the generator state is unusable '
+                              f'({first_line(error)})') from None
 
 
 # -- architecture checks --------------------------------------------------------------------

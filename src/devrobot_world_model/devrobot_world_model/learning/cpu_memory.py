@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
 # mallopt parameters, from glibc's malloc.h
 M_TRIM_THRESHOLD = -1
@@ -42,3 +43,15 @@ def _mallopt_all(settings: dict) -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     return all(mallopt(option, value) == 1 for option, value in settings.items())
+
+
+def physical_memory_bytes() -> int | None:
+    """This machine's RAM in bytes, or None where the OS does not say (sizes are then unchecked).
+
+    Used to refuse, with a reason, a model or a replay buffer that could never fit, instead of
+    letting the allocation fail (or the kernel kill the process) later.
+    """
+    try:
+        return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (AttributeError, OSError, ValueError):
+        return None

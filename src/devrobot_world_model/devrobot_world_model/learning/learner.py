@@ -21,18 +21,20 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_core.config_fields import setting
+from devrobot_core.config_fields import check_at_least, setting
 from devrobot_core.motor import action_index, MotorStatus, Transition
 from devrobot_core.selectors import make_selector
 from devrobot_world_model.learning import checkpoint_io, lr_schedule
 from devrobot_world_model.learning.cpu_memory import keep_freed_memory
-from devrobot_world_model.learning.metrics import ActionTimer, MetricsLogger, StreakCounter
+from devrobot_world_model.learning.metrics import (
+    ActionTimer, log_prediction_grid, MetricsLogger, StreakCounter)
 from devrobot_world_model.learning.replay_buffer import ReplayBuffer
 from devrobot_world_model.learning.training import (
     autocast_context, make_optimizer, train_autoencoder_step, train_level_step, train_step)
 from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
 from devrobot_world_model.model.model_io import (
-    build_model, check_action_space, checkpoint_payload, model_spec)
+    build_model, check_action_space, check_frame, checkpoint_payload, learner_checkpoint,
+    model_spec)
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from devrobot_world_model.model.precision import PRECISIONS, use_bf16
 from devrobot_world_model.model.world_model import ModelSpec
@@ -90,6 +92,9 @@ class LearnerConfig:
     wandb_mode: str = setting(
         'online', "wandb's mode with a project: 'online', or 'offline' (no account or network; "
         '`wandb sync` later).')
+    wandb_images_every: int = setting(
+        10, 'With a wandb project: steps between uploads of the prediction grid (current frame, '
+        "reconstruction, every action's prediction), as the original; 0: never.")
 
     def __post_init__(self):
         for name in ('batch_size', 'replay_capacity'):
@@ -101,6 +106,10 @@ class LearnerConfig:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         if self.lr_half_life_updates < lr_schedule.AUTO:
             raise ValueError(f'lr_half_life_updates must be >= 0, or {lr_schedule.AUTO} (auto)')
+        check_at_least(self, 0, 'warmup_transitions', 'autoencoder_lr', 'predictor_lr',
+                       'lr_floor', 'weight_decay', 'grad_clip', 'augment_shift_px', 'seed',
+                       'checkpoint_every', 'checkpoint_replay', 'detailed_metrics_every',
+                       'max_triggered_updates')
 
 
 class Learner:
@@ -136,8 +145,11 @@ class Learner:
         self.active_levels = 1  # hierarchy levels created so far (automatic, see _level_up)
         self._level_errors = {}  # level -> running mean of its prediction loss
         self._started = time.perf_counter()
+        self._resumed_at_updates = None  # a resumed run saves only once it has learned
         if self.checkpoint_dir is not None and checkpoint_io.has_checkpoint(self.checkpoint_dir):
-            self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir))
+            self._resume(checkpoint_io.load_checkpoint(self.checkpoint_dir,
+                                                       check=learner_checkpoint))
+            self._resumed_at_updates = self.updates
         self._saved_at_updates = self.updates
 
     # -- construction ---------------------------------------------------------------------------
@@ -163,6 +175,7 @@ class Learner:
             if pixels.ndim != 3 or pixels.shape[0] != pixels.shape[1] or pixels.shape[2] != 3:
                 raise ValueError(f'frames must be square rgb8 [S, S, 3], got {pixels.shape}')
             self._build(pixels.shape[0], pixels.shape)
+        check_frame(pixels, self.model.spec.image_size)
 
     def _resume(self, payload: dict) -> None:
         """Continue from a checkpoint: configs given to the learner must build what it holds."""
@@ -247,6 +260,7 @@ class Learner:
             return {'train/skipped_transitions': self.skipped}
         pixels = np.asarray(transition.frame.pixels)
         self._ensure_model(pixels)
+        check_frame(np.asarray(transition.next_frame.pixels), self.model.spec.image_size)
         self._context.append((pixels, index))
         self.replay.add(pixels, index, np.asarray(transition.next_frame.pixels),
                         transition.frame.stamp_ns, transition.next_frame.stamp_ns)
@@ -262,11 +276,19 @@ class Learner:
         metrics['train/updates'] = self.updates
         if self.logger is not None:
             self.logger.log(metrics, self.steps)
+            self._upload_prediction_grid(transition.next_frame.pixels)
         if self.config.checkpoint_every and \
                 self.updates - self._saved_at_updates >= self.config.checkpoint_every:
             self.save()
             self._saved_at_updates = self.updates
         return metrics
+
+    def _upload_prediction_grid(self, pixels) -> None:
+        """Every `wandb_images_every` steps, what the model makes of the frame it sees now."""
+        every = self.config.wandb_images_every
+        if every > 0 and self.steps % every == 0 and getattr(self.logger, 'logs_images', False):
+            labels = [f'{c.left:g}/{c.right:g}/{c.duration_s:g}s' for c in self.action_space]
+            log_prediction_grid(self.logger, self.steps, pixels, self.inspect(pixels), labels)
 
     def _train(self, transition: Transition, index: int) -> dict:
         config = self.config
@@ -390,8 +412,14 @@ class Learner:
     # -- persistence ------------------------------------------------------------------------
 
     def save(self) -> pathlib.Path | None:
-        """Write a checkpoint (atomically, with a backup); None when there is nothing to save."""
-        if self.checkpoint_dir is None or self.model is None:
+        """Write a checkpoint (atomically, with a backup); None when there is nothing to save.
+
+        A resumed learner that has not updated since it resumed has nothing new to save: the
+        checkpoint it loaded and its backup stay as they are (a run that fails early, on frames
+        of another size say, never rotates the good backup away).
+        """
+        if self.checkpoint_dir is None or self.model is None or \
+                self.updates == self._resumed_at_updates:
             return None
         counters = {'steps': self.steps, 'updates': self.updates, 'skipped': self.skipped,
                     'update_credit': self._update_credit,
@@ -404,7 +432,7 @@ class Learner:
             self.replay.recent(self.config.checkpoint_replay))
         payload['rng'] = checkpoint_io.capture_rng_state(self.replay.rng)
         payload['policy_rng'] = checkpoint_io.plain_data(self._rng.bit_generator.state)
-        return checkpoint_io.save_checkpoint(self.checkpoint_dir, payload)
+        return checkpoint_io.save_checkpoint(self.checkpoint_dir, payload, learner_checkpoint)
 
     def close(self) -> None:
         """Save, then close the metrics logger."""

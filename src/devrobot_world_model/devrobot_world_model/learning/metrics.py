@@ -90,6 +90,23 @@ class MetricsLogger:
         if self._wandb_run is not None:
             self._wandb_run.log({k: v for k, v in record.items() if k != 'step'}, step=int(step))
 
+    @property
+    def logs_images(self) -> bool:
+        """True when images go somewhere (wandb): the caller may skip making them otherwise."""
+        return self._wandb_run is not None
+
+    def log_images(self, images: Mapping, step: int, captions: Mapping | None = None) -> None:
+        """Send uint8 `[H, W, 3]` images (name -> array) to wandb; nothing without wandb.
+
+        metrics.jsonl holds numbers only, so images are not written there.
+        """
+        if self._wandb_run is None:
+            return
+        import wandb
+        captions = captions or {}
+        self._wandb_run.log({name: wandb.Image(np.asarray(image), caption=captions.get(name))
+                             for name, image in images.items()}, step=int(step))
+
     def close(self) -> None:
         if not self._stream.closed:
             self._stream.close()
@@ -151,6 +168,41 @@ def read_metrics(path: str | os.PathLike) -> list:
             except json.JSONDecodeError:
                 continue
     return records
+
+
+# -- pictures -------------------------------------------------------------------------------
+
+PREDICTION_GRID = 'predictions_visualization'  # the original's wandb key
+GRID_GAP_PX = 2
+
+
+def prediction_grid(current, reconstruction, predictions) -> np.ndarray:
+    """The original's visualisation as one uint8 image.
+
+    Left to right: current | reconstruction | the predicted next frame of every action, on
+    white with a small gap between tiles.
+    """
+    tiles = [np.asarray(current), np.asarray(reconstruction)] + [np.asarray(p)
+                                                                 for p in predictions]
+    height, width = tiles[0].shape[:2]
+    for tile in tiles:
+        if tile.shape != tiles[0].shape or tile.dtype != np.uint8:
+            raise ValueError(f'grid tiles must all be uint8 {list(tiles[0].shape)}, got '
+                             f'{tile.dtype} {list(tile.shape)}')
+    grid = np.full((height, len(tiles) * (width + GRID_GAP_PX) - GRID_GAP_PX, 3), 255, np.uint8)
+    for index, tile in enumerate(tiles):
+        left = index * (width + GRID_GAP_PX)
+        grid[:, left:left + width] = tile
+    return grid
+
+
+def log_prediction_grid(logger, step: int, current, inspection: Mapping,
+                        action_labels) -> None:
+    """Upload `prediction_grid` of a learner's `inspect()` result, captioned, to the logger."""
+    grid = prediction_grid(current, inspection['reconstruction'], inspection['predictions'])
+    caption = 'current | reconstruction | ' + ' | '.join(
+        f'after {label}' for label in action_labels)
+    logger.log_images({PREDICTION_GRID: grid}, step, {PREDICTION_GRID: caption})
 
 
 # -- gradients and updates ------------------------------------------------------------------
@@ -238,12 +290,6 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:
     if float((target - target.mean()).pow(2).sum()) == 0.0:
         return float('nan')
     return float(pixel_losses.explained_variance(prediction, target))
-
-
-def prediction_error_metrics(errors_by_level: Iterable[float]) -> dict:
-    """`prediction_errors/level_{i}` for the fresh prediction error of each predictor level."""
-    return {f'prediction_errors/level_{level}': json_value(float(error))
-            for level, error in enumerate(errors_by_level)}
 
 
 # -- action timing and training streaks -----------------------------------------------------

@@ -13,6 +13,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from devrobot_world_model.learning.cpu_memory import physical_memory_bytes
+
+
+def replay_bytes(capacity: int, frame_shape: tuple) -> int:
+    """Bytes a full buffer of `capacity` transitions of uint8 frames `frame_shape` takes."""
+    return (2 * capacity + 2) * int(np.prod(frame_shape, dtype=np.int64))
+
+
+def check_replay_fits(capacity: int, frame_shape: tuple) -> None:
+    """Raise ValueError with the figures when a full buffer would not fit in memory here."""
+    needed, available = replay_bytes(capacity, frame_shape), physical_memory_bytes()
+    if available is not None and needed > available:
+        raise ValueError(
+            f'a replay buffer of {capacity} transitions of {"x".join(map(str, frame_shape))} '
+            f'frames needs {needed / 2**30:.1f} GiB, more than the {available / 2**30:.1f} GiB '
+            'of memory here; lower replay_capacity or the image size')
+
 
 class ReplayBuffer:
     """The last `capacity` transitions (frame, action index, next frame), sampled uniformly."""
@@ -20,6 +37,7 @@ class ReplayBuffer:
     def __init__(self, capacity: int, frame_shape: tuple, seed: int = 0):
         if capacity < 1:
             raise ValueError(f'replay capacity must be at least 1, got {capacity}')
+        check_replay_fits(capacity, frame_shape)
         self.capacity = capacity
         self.frame_shape = tuple(frame_shape)
         # Each transition adds one or two frames; 2 * capacity + 2 slots outlive any transition.
@@ -119,10 +137,13 @@ class ReplayBuffer:
                 'follows': self._follows[rows].copy()}
 
     def extend(self, recent: dict) -> None:
-        """Add transitions saved by `recent` back, keeping which ones followed each other."""
-        stamp = 0
-        for i in range(len(recent['actions'])):
-            follows = bool(recent['follows'][i]) and i > 0
+        """Add transitions saved by `recent` back, keeping which ones followed each other.
+
+        Only the newest `capacity` of them are added (the older ones would be overwritten).
+        """
+        stamp, first = 0, max(0, len(recent['actions']) - self.capacity)
+        for i in range(first, len(recent['actions'])):
+            follows = bool(recent['follows'][i]) and i > first
             self.add(np.asarray(recent['frames'][i]), int(recent['actions'][i]),
                      np.asarray(recent['next_frames'][i]),
                      stamp_ns=stamp if follows else None, next_stamp_ns=stamp + 1)

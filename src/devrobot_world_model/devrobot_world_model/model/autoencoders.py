@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from timm.layers import PatchEmbed
 from timm.models.vision_transformer import Block
 
-from devrobot_core.config_fields import setting
+from devrobot_core.config_fields import check_at_least, setting
 from devrobot_world_model.model.relative_positions import attend_explicitly, RelativePositionBias
 
 # Initial output bias: sigmoid(-4) = 0.018, near black, so early outputs are not mid-grey noise.
@@ -34,6 +34,10 @@ class CnnAutoencoderConfig:
     cnn_decoder_blocks: int = setting(2, 'Residual 3x3 conv blocks before the pixel output.')
     cnn_circular_padding: bool = setting(
         True, 'Pad convolutions circularly (the toroidal world wraps); off for camera images.')
+
+    def __post_init__(self):
+        check_at_least(self, 1, 'cnn_patch_size', 'cnn_channels')
+        check_at_least(self, 0, 'cnn_encoder_blocks', 'cnn_decoder_blocks')
 
 
 @dataclass
@@ -58,6 +62,19 @@ class VitAutoencoderConfig:
     vit_relative_wrap: bool = setting(
         True, 'Relative offsets wrap around the grid (the toroidal world); off for camera '
         'images.')
+
+    def __post_init__(self):
+        check_at_least(self, 1, 'vit_patch_size', 'vit_dim', 'vit_heads', 'vit_decoder_dim')
+        check_at_least(self, 0, 'vit_depth', 'vit_decoder_depth')
+        for name in ('vit_dim', 'vit_decoder_dim'):
+            if getattr(self, name) % self.vit_heads:
+                raise ValueError(f'{name} {getattr(self, name)} is not a multiple of vit_heads '
+                                 f'{self.vit_heads}')
+        if not 0.0 <= self.vit_mask_ratio_min <= self.vit_mask_ratio_max < 1.0:
+            raise ValueError('vit mask ratios need 0 <= min <= max < 1')
+        if self.vit_positions not in ('relative', 'absolute'):
+            raise ValueError(f"vit_positions must be 'relative' or 'absolute', got "
+                             f'{self.vit_positions!r}')
 
 
 class ResidualConvBlock(nn.Module):
@@ -143,11 +160,6 @@ class VitAutoencoder(nn.Module):
         p = config.vit_patch_size
         if image_size % p:
             raise ValueError(f'image_size {image_size} is not a multiple of vit_patch_size {p}')
-        if not 0.0 <= config.vit_mask_ratio_min <= config.vit_mask_ratio_max < 1.0:
-            raise ValueError('vit mask ratios need 0 <= min <= max < 1')
-        if config.vit_positions not in ('relative', 'absolute'):
-            raise ValueError(f"vit_positions must be 'relative' or 'absolute', got "
-                             f'{config.vit_positions!r}')
         self.config, self.patch_size = config, p
         self.grid = (image_size // p, image_size // p)
         self.latent_dim = d = config.vit_dim

@@ -14,7 +14,7 @@ import torch
 from devrobot_core.motor import action_index, MotorCommand
 from devrobot_world_model.learning import checkpoint_io
 from devrobot_world_model.model.compute_device import resolve_device
-from devrobot_world_model.model.model_io import model_from_payload
+from devrobot_world_model.model.model_io import model_checkpoint, model_from_payload
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 
 
@@ -79,6 +79,6 @@ def load(path, device: str = 'cpu') -> PredictionModel:
 
     `device`: 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when torch finds one).
     """
-    payload = checkpoint_io.load_checkpoint(path)
+    payload = checkpoint_io.load_checkpoint(path, check=model_checkpoint)
     model, action_space = model_from_payload(payload)
     return PredictionModel(model.to(resolve_device(device)), action_space)

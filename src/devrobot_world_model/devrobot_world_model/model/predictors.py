@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 
-from devrobot_core.config_fields import setting
+from devrobot_core.config_fields import check_at_least, setting
 from devrobot_world_model.model.relative_positions import attend_explicitly, RelativePositionBias
 
 
@@ -33,6 +33,13 @@ class TransformerPredictorConfig:
         True, 'Offsets of the relative attention bias wrap around the grid (the toroidal '
         'world); off for camera images.')
 
+    def __post_init__(self):
+        check_at_least(self, 1, 'tf_dim', 'tf_heads', 'tf_history', 'tf_max_tokens')
+        check_at_least(self, 0, 'tf_depth')
+        if self.tf_dim % self.tf_heads:
+            raise ValueError(f'tf_dim {self.tf_dim} is not a multiple of tf_heads '
+                             f'{self.tf_heads}')
+
 
 @dataclass
 class LstmPredictorConfig:
@@ -42,6 +49,9 @@ class LstmPredictorConfig:
     lstm_history: int = setting(1, 'Frames of history per prediction.')
     lstm_mix_kernel: int = setting(
         7, 'Width of the conv that mixes neighbouring tokens, so content can move across them.')
+
+    def __post_init__(self):
+        check_at_least(self, 1, 'lstm_hidden', 'lstm_history', 'lstm_mix_kernel')
 
 
 class Film(nn.Module):

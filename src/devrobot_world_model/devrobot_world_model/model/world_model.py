@@ -20,12 +20,18 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from devrobot_core.config_fields import setting
+from devrobot_core.config_fields import check_at_least, config_from_dict, setting
+from devrobot_core.motor import MAX_IMAGE_SIDE_PX
 from devrobot_world_model.model.autoencoders import (
     build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
 from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
 from devrobot_world_model.model.predictors import (
     build_predictor, history_length, LstmPredictorConfig, TransformerPredictorConfig)
+
+
+AUTOENCODERS = ('cnn', 'vit')
+PREDICTORS = ('transformer', 'lstm')
+PREDICTION_TRAINS = ('predictor', 'encoder', 'autoencoder')
 
 
 @dataclass
@@ -34,7 +40,7 @@ class WorldModelConfig:
 
     autoencoder: str = setting(
         'cnn', "Autoencoder: 'cnn' (default) or 'vit' (the original's masked autoencoder; the "
-        'learning-rate schedule follows it: see --lr-half-life-updates).')
+        'learning-rate schedule follows it: see --learner.lr-half-life-updates).')
     predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
     pixel_loss: str = setting(
         'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "
@@ -61,8 +67,19 @@ class WorldModelConfig:
     level_up_error: float = setting(
         3e-4, 'Prediction loss of a level below which the next level is created.')
 
+    def __post_init__(self):
+        for name, allowed in (('autoencoder', AUTOENCODERS), ('predictor', PREDICTORS),
+                              ('pixel_loss', PIXEL_LOSSES),
+                              ('prediction_trains', PREDICTION_TRAINS)):
+            if getattr(self, name) not in allowed:
+                options = ', '.join(map(repr, allowed[:-1])) + f' or {allowed[-1]!r}'
+                raise ValueError(f'unknown {name} {getattr(self, name)!r}: expected {options}')
+        check_at_least(self, 1, 'hierarchy_levels')
+        check_at_least(self, 0, 'focal_gamma', 'foreground_weight', 'reconstruction_weight',
+                       'prediction_weight', 'latent_weight', 'action_weight',
+                       'uncertainty_weight', 'level_up_error')
 
-PREDICTION_TRAINS = ('predictor', 'encoder', 'autoencoder')
+
 PART_CONFIGS = {
     'cnn': CnnAutoencoderConfig,
     'vit': VitAutoencoderConfig,
@@ -92,9 +109,29 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> 'ModelSpec':
-        parts = {k: PART_CONFIGS[k](**v) for k, v in data['parts'].items()}
-        return cls(WorldModelConfig(**data['model']), parts, int(data['image_size']),
-                   int(data['n_actions']))
+        """The spec `to_dict` wrote; ValueError naming the first key or value that does not fit.
+
+        Parts left out get their defaults (the model built from it is checked against the
+        stored weights anyway).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f'the spec is a {type(data).__name__}, not a dict')
+        missing = [key for key in ('model', 'parts', 'image_size', 'n_actions')
+                   if key not in data]
+        if missing:
+            raise ValueError(f'the spec lacks {", ".join(missing)}')
+        stored = data['parts']
+        if not isinstance(stored, dict) or not set(stored) <= set(PART_CONFIGS):
+            raise ValueError(f'the spec has parts {stored!r}: expected a dict with keys among '
+                             f'{", ".join(PART_CONFIGS)}')
+        parts = {name: config_from_dict(kind, stored[name]) if name in stored else kind()
+                 for name, kind in PART_CONFIGS.items()}
+        for key, top in (('image_size', MAX_IMAGE_SIDE_PX), ('n_actions', MAX_MACRO_ACTIONS)):
+            value = data[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
+                raise ValueError(f'the spec has {key} {value!r}: expected an int in [1, {top}]')
+        return cls(config_from_dict(WorldModelConfig, data['model']), parts,
+                   data['image_size'], data['n_actions'])
 
     @classmethod
     def create(cls, image_size: int, n_actions: int, configs=()) -> 'ModelSpec':

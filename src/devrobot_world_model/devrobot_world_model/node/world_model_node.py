@@ -32,6 +32,7 @@ from devrobot_core.interactive import StopRequested
 from devrobot_core.ros.image_bridge import frame_from_image
 from devrobot_core.ros.node_support import declare_config, spin_node
 from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.model.model_io import FrameSizeError
 from devrobot_world_model.model.world_model import CONFIG_CLASSES
 from devrobot_world_model.node.command_watch import overdue
 from devrobot_world_model.node.frame_gate import expected_frame_shape, FrameGate, Throttle
@@ -108,6 +109,9 @@ class WorldModelNode(Node):
         except StopRequested as stop:  # a recorded policy is used up: watch from now on
             self.get_logger().info(f'{stop}; observing only from now on')
             self.core.observe_only, proposed = True, None
+        except FrameSizeError as error:  # a camera of another resolution: the model cannot
+            self.get_logger().warning(f'dropped a camera image: {error}')
+            return
         command = self.gate.offer(proposed, self.core.last_action)
         if command is not None:
             self.command_pub.publish(build_motor_command(self.classes, command))
