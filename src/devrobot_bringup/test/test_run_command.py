@@ -317,7 +317,7 @@ def test_a_full_disk_ends_the_run_with_one_line_and_keeps_the_old_stats(
 
 @pytest.mark.parametrize('argv,message', [
     (['--bag-flush-interval-s', '0'], 'bag_flush_interval_s'),
-    (['--bag-flush-interval-s', 'nan'], 'bag_flush_interval_s'),
+    (['--bag-flush-interval-s', 'nan'], 'bag-flush-interval-s'),
     (['--bag-flush-bytes', '0'], 'bag_flush_bytes'),
 ])
 def test_bad_flush_budgets_are_one_line_and_exit_status_2(tmp_path, capsys, argv, message):
