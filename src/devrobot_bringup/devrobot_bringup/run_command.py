@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
-from devrobot_bringup.runner import run_session
 from devrobot_bringup.session_stats import format_summary, SessionStats
 from devrobot_sim.action_selectors import make_selector
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments, \
     config_to_dict
 from devrobot_sim.errors import UsageError
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
+from devrobot_sim.exploration import SelectorPolicy
 from devrobot_sim.interactive import InteractivePolicy, terminal_ask
+from devrobot_sim.session_loop import run_session
 from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_learning_arguments(parser, skip=SHARED_FLAGS)
 
 
-# Set once for the whole run: the learner takes them from RunConfig and the simulator's seed.
-SHARED_FLAGS = ('policy', 'seed', 'wandb_project')
+# Set once for the whole run: the learner takes them from RunConfig and the robot.
+SHARED_FLAGS = ('policy', 'seed', 'wandb_project', 'image_size')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -47,34 +47,44 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f'--steps must be positive, got {config.steps}')
     out = prepare_run_folder(Path(config.out))
     robot = build_robot(config, args)
-    policy = build_policy(config, robot, out, args)
+    learner = build_learner(config, robot, out, args) if config.learn else None
+    policy = build_policy(config, robot, learner, args)
+    logger = open_metrics_log(config, out, learner)
     bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
     budget = make_disk_budget(args, out / 'bags', bag_path)
 
-    def on_step(stats):
+    def on_step(step):
         progress.step(stats)
         if budget is not None:
             budget.check()
+    started = time.perf_counter()
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
         with open_recorder(bag_path, robot.robot_type, robot.action_space,
                            session_config) as recorder:
-            run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
-                        recorder, stats, robot_clock(robot), on_step=on_step)
-        last_pixels = robot.read().pixels if config.learn else None
+            run_session(robot, policy, config.steps, recorder, learner, logger, stats,
+                        robot_clock(robot), on_step,
+                        first_step=learner.steps if learner is not None else 0)
+        last_pixels = robot.read().pixels if learner is not None else None
     finally:
         progress.close()
         robot.close()
-        if hasattr(policy, 'close'):
-            policy.close()  # a learner saves its checkpoint
-        write_stats(out, stats)
+        try:
+            if learner is not None:
+                learner.close()  # finishes its updates and saves the checkpoint
+        finally:
+            if logger is not None:
+                logger.close()
+            write_stats(out, stats)
     print(format_summary(stats.summary()))
+    if learner is not None and learner.free_running:
+        print(format_rates(stats.steps, time.perf_counter() - started, learner.throughput()))
     outputs = {'statistics': out / 'stats.json'}
-    if config.learn:
-        outputs.update(report_learning(config, robot, policy, out, last_pixels))
+    if learner is not None:
+        outputs.update(report_learning(config, robot, learner, out, last_pixels))
     outputs['session bag'] = bag_path  # last: the line a script or a person looks for
     for name, path in outputs.items():
         print(f'{name}: {path}')
@@ -91,6 +101,12 @@ def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -
         print(table)
     return {'checkpoints': out / 'checkpoints', 'metrics': out / 'metrics.jsonl',
             'report': write_learning_report(out, learner, last_pixels, table)}
+
+
+def format_rates(steps: int, wall_s: float, learner: dict) -> str:
+    """Acting and learning rates of a run without a replay ratio (they share the computer)."""
+    return (f"acting: {steps / wall_s:.2f} steps/s; learner: {learner['updates']} updates, "
+            f"{learner['learner_samples_per_s']:.1f} samples/s")
 
 
 def make_disk_budget(args: argparse.Namespace, bags: Path, current: Path):
@@ -152,9 +168,9 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 
-def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace):
-    if config.learn:
-        policy = build_learner(config, robot, out, args)
+def build_policy(config: RunConfig, robot, learner, args: argparse.Namespace):
+    if learner is not None:
+        policy = learner.policy
     else:
         try:
             policy = SelectorPolicy(make_selector(config.policy_spec(), len(robot.action_space),
@@ -171,16 +187,33 @@ def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace)
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
     try:
         from devrobot_world_model.cli_support import learning_configs
-        from devrobot_world_model.learner import Learner
+        from devrobot_world_model.learner import Learner, start_process
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
     learner_config, model_configs = learning_configs(
         args, policy=config.policy_spec(), seed=args.seed or 0,
-        wandb_project=config.wandb_project)
+        wandb_project=config.wandb_project, image_size=robot_image_size(robot, args))
+    start_process(learner_config.seed)
     try:
-        return Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+        return Learner(robot.action_space, learner_config, model_configs,
+                       checkpoint_dir=out / 'checkpoints')
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
         raise UsageError(str(error)) from None
+
+
+def open_metrics_log(config: RunConfig, out: Path, learner):
+    """metrics.jsonl in the run folder (and wandb with a project) for a learning run."""
+    if learner is None:
+        return None
+    from dataclasses import asdict
+    from devrobot_world_model.metrics import MetricsLogger
+    return MetricsLogger(out, learner.config.wandb_project or None, learner.config.wandb_mode,
+                         config=asdict(learner.config))
+
+
+def robot_image_size(robot, args: argparse.Namespace) -> int:
+    """The side of the robot's square frames, px: its config's, else the --image-size flag."""
+    return int(getattr(getattr(robot, 'config', None), 'image_size', args.image_size))
 
 
 def robot_clock(robot):

@@ -92,5 +92,5 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
     if not config.learning:
         learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,
                                              quality_gate=False, error_triggered=False)
-    return Learner(commands, learner_config, model_configs, run_dir=config.run_folder(),
+    return Learner(commands, learner_config, model_configs,
                    checkpoint_dir=config.checkpoint_folder())

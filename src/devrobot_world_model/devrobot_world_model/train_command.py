@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
     parser.add_argument('--until-plateau', action='store_true',
-                        help='Repeat the bags until the predictor loss stops improving '
+                        help='Repeat the bags until the training loss stops improving '
                         '(--patience, --min-delta, --min-epochs, --max-epochs); '
                         'replaces --epochs.')
     add_config_arguments(parser, PlateauConfig)

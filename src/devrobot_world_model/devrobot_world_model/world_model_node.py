@@ -28,7 +28,8 @@ from devrobot_sim.interactive import StopRequested
 from devrobot_sim.node_support import declare_config, spin_node
 from devrobot_world_model.command_watch import overdue
 from devrobot_world_model.inspection_publisher import InspectionPublisher
-from devrobot_world_model.learner import LearnerConfig
+from devrobot_world_model.learner import LearnerConfig, start_process
+from devrobot_world_model.metrics import MetricsLogger
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
 from devrobot_world_model.world_model import CONFIG_CLASSES
@@ -44,7 +45,9 @@ class WorldModelNode(Node):
         self.config = declare_config(self, WorldModelNodeConfig)
         learner_config = declare_config(self, LearnerConfig)
         model_configs = [declare_config(self, kind) for kind in CONFIG_CLASSES]
+        start_process(learner_config.seed)
         self.policy = build_policy(self.config, learner_config, model_configs)
+        self.learner_config, self.metrics_log = learner_config, None
         self.core = ExplorationCore(self.config.commands(), self.policy,
                                     observe_only=self.config.observe_only)
         self.gate = ProposalGate(self.core, self.config.interactive)
@@ -90,7 +93,7 @@ class WorldModelNode(Node):
             self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
                                    'world_model/accept or publish an index on '
                                    'world_model/override')
-        self.inspection.publish_metrics(self.core.take_metrics())
+        self.publish_metrics()
         self.frames_seen += 1
         every = self.config.inspect_every_frames
         if every and self.frames_seen % every == 0 and hasattr(self.policy, 'inspect'):
@@ -102,7 +105,19 @@ class WorldModelNode(Node):
         except ValueError as error:
             self.get_logger().warning(f'dropped a motor state: {error}')
             return
-        self.inspection.publish_metrics(self.core.take_metrics())
+        self.publish_metrics()
+
+    def publish_metrics(self) -> None:
+        """Metric topics and /diagnostics; a learner's also go to its run folder's metrics.jsonl."""
+        metrics = self.core.take_metrics()
+        self.inspection.publish_metrics([metrics])
+        steps = getattr(self.policy, 'steps', None)  # a learner's: the step to log at
+        if metrics and steps is not None:
+            if self.metrics_log is None:
+                self.metrics_log = MetricsLogger(self.config.run_folder(),
+                                                 self.learner_config.wandb_project or None,
+                                                 self.learner_config.wandb_mode)
+            self.metrics_log.log(metrics, steps)
 
     def on_accept(self, request, response):
         return self.decide(response, lambda now_ns: self.gate.accept(now_ns))
@@ -125,8 +140,12 @@ class WorldModelNode(Node):
         """Learn the last transitions, save the checkpoint (the learner's close); `finally`."""
         self.core.finish()
         close = getattr(self.policy, 'close', None)
-        if close is not None:
-            close()
+        try:
+            if close is not None:
+                close()
+        finally:
+            if self.metrics_log is not None:
+                self.metrics_log.close()
 
 
 def main(args=None) -> int:
