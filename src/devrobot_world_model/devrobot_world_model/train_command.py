@@ -1,9 +1,10 @@
 """`devrobot train`: learn a world model offline from recorded session bags.
 
-The bags' transitions go through the same assembler and the same Learner as a live session, so
-`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`) and a second call
-resumes from it. Without a robot to wait for, one 0.2 s step of a session costs only its share of
-the minibatch updates, which is what makes this far faster than real time.
+The bags' transitions go through the same assembler and the same Learner as a live session (its
+trainer on this thread: no robot waits), so `--out DIR` ends up like a run folder
+(`DIR/checkpoints`, `DIR/metrics.jsonl`) and a second call resumes from it. Without a robot to
+wait for, one 0.2 s step of a session costs only its share of the minibatch updates, which is
+what makes this far faster than real time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import time
 from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
 from devrobot_sim.errors import UsageError
 from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_world_model.plateau import (
+    EPOCH_LOSS_KEY, epoch_loss, PlateauConfig, PlateauDetector)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'replaces --epochs.')
     add_config_arguments(parser, PlateauConfig)
     add_learning_arguments(parser, skip=('policy', 'epsilon', 'quality_gate',
-                                         'quality_threshold'))
+                                         'quality_threshold', 'image_size', 'actor_lag_steps'))
 
 
 def bag_action_space(sessions: list) -> tuple:
@@ -58,11 +60,23 @@ def bag_action_space(sessions: list) -> tuple:
     return first
 
 
+def bags_image_size(paths: list) -> int:
+    """The side of the frames in the first bag, px (the model is built for it)."""
+    from devrobot_sim.motor import Frame
+    from devrobot_sim.session_bag import read_session
+    for event in read_session(paths[0])[1]:
+        if isinstance(event, Frame):
+            return int(event.pixels.shape[0])
+    raise UsageError(f'bag {paths[0]} holds no camera frames')
+
+
 def main(args: argparse.Namespace) -> int:
     from devrobot_sim.session_bag import read_session, SessionBagError
     from devrobot_sim.transitions import transitions_from_events
+    from dataclasses import asdict
     from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner
+    from devrobot_world_model.learner import Learner, start_process
+    from devrobot_world_model.metrics import MetricsLogger
 
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
@@ -79,9 +93,14 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     epochs = plateau.config.max_epochs if plateau else args.epochs
-    learner_config, model_configs = learning_configs(args, policy='random')
+    learner_config, model_configs = learning_configs(
+        args, policy='random', image_size=bags_image_size(args.bag), actor_lag_steps=0)
+    start_process(learner_config.seed)
     out = pathlib.Path(args.out)
-    learner = Learner(action_space, learner_config, model_configs, run_dir=out)
+    learner = Learner(action_space, learner_config, model_configs,
+                      checkpoint_dir=out / 'checkpoints')
+    logger = MetricsLogger(out, learner_config.wandb_project or None, learner_config.wandb_mode,
+                           config=asdict(learner_config))
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
         for _ in range(epochs):
@@ -91,7 +110,9 @@ def main(args: argparse.Namespace) -> int:
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
                                                      action_filter):
-                    epoch_metrics.append(learner.observe(transition))
+                    metrics = learner.observe(transition)
+                    logger.log(metrics, learner.steps)
+                    epoch_metrics.append({EPOCH_LOSS_KEY: metrics.get(EPOCH_LOSS_KEY)})
                     transitions += 1
                     if first_ns is None:
                         first_ns = transition.frame.stamp_ns
@@ -103,7 +124,10 @@ def main(args: argparse.Namespace) -> int:
     except SessionBagError as error:
         raise UsageError(str(error)) from None
     finally:
-        learner.close()
+        try:
+            learner.close()
+        finally:
+            logger.close()
     wall_s = time.perf_counter() - started
     summary = {'bags': [str(p) for p in args.bag], 'out': str(out),
                'epochs': plateau.epochs if plateau else args.epochs,

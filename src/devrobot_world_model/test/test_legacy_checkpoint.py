@@ -16,11 +16,10 @@ import pytest
 import torch
 
 import devrobot_world_model
-from devrobot_sim.motor import Transition
+from devrobot_sim.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.metrics import RecordingLogger
 from tiny_models import tiny_configs
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures'
@@ -43,29 +42,29 @@ def test_the_prediction_api_loads_the_old_checkpoint(tmp_path):
     frame = tiny_robot().read().pixels
     predicted = model.predict(frame[None], [model.action_space[1]])
     assert predicted.shape == (1, 16, 16, 3) and predicted.dtype == np.uint8
-    total = sum(float(p.double().sum()) for p in model.model.parameters())
+    total = sum(float(p.detach().double().sum()) for p in model.model.parameters())
     assert total == pytest.approx(WRITTEN['parameter_sum'], rel=1e-9)
 
 
-def test_a_learner_resumes_from_the_old_checkpoint_and_goes_on_learning(tmp_path):
+@pytest.mark.parametrize('lag', [0, 1])
+def test_a_learner_resumes_from_the_old_checkpoint_and_goes_on_learning(tmp_path, lag):
     config = LearnerConfig(batch_size=4, warmup_transitions=4, augment_shift_px=2,
                            checkpoint_every=0, lr_half_life_updates=2,
-                           policy='sequence:alternate')
+                           policy='sequence:alternate', image_size=16, actor_lag_steps=lag)
     learner = Learner(tiny_robot().action_space, config, tiny_configs(),
-                      checkpoint_dir=checkpoint_folder(tmp_path), logger=RecordingLogger())
+                      checkpoint_dir=checkpoint_folder(tmp_path))
     assert (learner.steps, learner.updates, len(learner.replay)) == (
         WRITTEN['steps'], WRITTEN['updates'], WRITTEN['replay'])
-    assert [g['lr'] for g in learner.optimizer.param_groups] == pytest.approx(WRITTEN['lr'])
+    rates = [g['lr'] for g in learner.trainer.optimizer.param_groups]
+    assert rates == pytest.approx(WRITTEN['lr'])
     assert learner.scores(tiny_robot().read().pixels) == pytest.approx(
         WRITTEN['scores_first_frame'], abs=1e-6)
     before = [p.detach().clone() for p in learner.model.parameters()]
-    robot = tiny_robot()
-    frame = robot.read()
-    for _ in range(3):
-        index, _ = learner.select(frame.pixels)
-        outcome = robot.send(robot.action_space[index])
-        next_frame = robot.read()
-        learner.observe(Transition(frame, outcome, next_frame))
-        frame = next_frame
+    run_session(tiny_robot(), learner.policy, 3, learner=learner)
+    learner.close()
     assert (learner.steps, learner.updates) == (WRITTEN['steps'] + 3, WRITTEN['updates'] + 3)
     assert any(not torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    again = Learner(tiny_robot().action_space, config, tiny_configs(),
+                    checkpoint_dir=tmp_path / 'checkpoints')  # and what it saved loads too
+    assert again.steps == WRITTEN['steps'] + 3
+    again.close()
