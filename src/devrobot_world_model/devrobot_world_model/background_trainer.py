@@ -55,8 +55,8 @@ class BackgroundTrainer:
         self.free_running = free_running
         self.lag = 0 if free_running else lag_steps
         self.threaded = free_running or lag_steps > 0
-        self._slots = [frozen_copy(trainer.model) for _ in range(2 if free_running
-                                                                    else self.lag + 1)]
+        count = 2 if free_running else self.lag + 1
+        self._slots = [frozen_copy(trainer.model) for _ in range(count)]
         self._slot_locks = [threading.Lock() for _ in self._slots]
         # versions count jobs; the actor's next step uses version `submitted - lag`
         self.submitted = self.done = self.lag

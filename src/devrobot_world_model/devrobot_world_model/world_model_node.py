@@ -108,7 +108,7 @@ class WorldModelNode(Node):
         self.publish_metrics()
 
     def publish_metrics(self) -> None:
-        """Metric topics and /diagnostics; a learner's also go to its run folder's metrics.jsonl."""
+        """Metric topics and /diagnostics; a learner's also go to metrics.jsonl (run folder)."""
         metrics = self.core.take_metrics()
         self.inspection.publish_metrics([metrics])
         steps = getattr(self.policy, 'steps', None)  # a learner's: the step to log at

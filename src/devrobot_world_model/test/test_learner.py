@@ -179,8 +179,10 @@ class ProbingPolicy:
 
 
 def test_the_actor_acts_with_the_weights_of_exactly_lag_steps_ago():
-    """A random policy makes the same transitions at any lag, so the trainers match; the
-    actor's weights at step k with lag 1 are those the lag-0 actor had at step k - 1."""
+    """With lag 1, the actor's weights at step k are those the lag-0 actor had at step k - 1.
+
+    A random policy makes the same transitions at any lag, so the two trainers match.
+    """
     probed, weights = {}, {}
     for lag in (0, 1):
         learner, robot = make_learner(policy='random', actor_lag_steps=lag), tiny_robot()
