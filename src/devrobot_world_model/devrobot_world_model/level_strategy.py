@@ -14,7 +14,6 @@ import numpy as np
 
 from devrobot_world_model.training import train_level_step
 
-RUNNING_MEAN_DECAY = 0.95
 
 
 class LevelStrategy(Protocol):
@@ -62,8 +61,8 @@ class GrowingLevels:
         if loss is None or not np.isfinite(loss):
             return
         previous = self.level_errors.get(level)
-        self.level_errors[level] = loss if previous is None else (
-            RUNNING_MEAN_DECAY * previous + (1 - RUNNING_MEAN_DECAY) * loss)
+        # a running mean with decay 0.95
+        self.level_errors[level] = loss if previous is None else 0.95 * previous + 0.05 * loss
 
     def state_dict(self) -> dict:
         return {'active_levels': self.active_levels,
