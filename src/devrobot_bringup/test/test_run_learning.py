@@ -1,6 +1,10 @@
 """`devrobot run --learn`: the world model in the loop, its outputs, and resuming."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -43,3 +47,21 @@ def test_learning_flags_reach_the_learner_and_bad_ones_are_usage_errors(tmp_path
     assert main(['run', '--learn', '--steps', '3', '--out', str(out), *TINY,
                  '--batch-size', '0']) == 2
     assert 'batch_size' in capsys.readouterr().err
+
+
+def test_ctrl_c_stops_a_learning_run_with_its_checkpoint_saved(tmp_path):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'devrobot_bringup.cli', 'run', '--learn', '--steps', '100000',
+         '--out', str(out), *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            (out / 'metrics.jsonl').exists() and len(metrics(out)) > 8):
+        time.sleep(0.1)  # until some steps are learned, the trainer busy in the background
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert (out / 'checkpoints' / 'checkpoint.pt').is_file()
+    logged = metrics(out)[-1]['step']
+    stats = json.loads((out / 'stats.json').read_text())
+    assert stats['steps'] >= logged > 0

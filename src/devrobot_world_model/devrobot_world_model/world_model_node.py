@@ -28,7 +28,7 @@ from devrobot_sim.interactive import StopRequested
 from devrobot_sim.node_support import declare_config, spin_node
 from devrobot_world_model.command_watch import overdue
 from devrobot_world_model.inspection_publisher import InspectionPublisher
-from devrobot_world_model.learner import LearnerConfig, start_process
+from devrobot_world_model.learner import LearnerConfig
 from devrobot_world_model.metrics import MetricsLogger
 from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
@@ -45,7 +45,6 @@ class WorldModelNode(Node):
         self.config = declare_config(self, WorldModelNodeConfig)
         learner_config = declare_config(self, LearnerConfig)
         model_configs = [declare_config(self, kind) for kind in CONFIG_CLASSES]
-        start_process(learner_config.seed)
         self.policy = build_policy(self.config, learner_config, model_configs)
         self.learner_config, self.metrics_log = learner_config, None
         self.core = ExplorationCore(self.config.commands(), self.policy,
