@@ -15,7 +15,6 @@ import numpy as np
 from devrobot_world_model.training import train_level_step
 
 
-
 class LevelStrategy(Protocol):
     """Trains the levels above level 0; created by the trainer from the model's config."""
 
