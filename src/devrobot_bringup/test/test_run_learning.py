@@ -65,3 +65,13 @@ def test_ctrl_c_stops_a_learning_run_with_its_checkpoint_saved(tmp_path):
     logged = metrics(out)[-1]['step']
     stats = json.loads((out / 'stats.json').read_text())
     assert stats['steps'] >= logged > 0
+
+
+def test_without_a_replay_ratio_the_run_prints_acting_and_learning_rates(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert main(['run', '--learn', '--steps', '40', '--out', str(out), *TINY,
+                 '--updates-per-step', '-1']) == 0
+    printed = capsys.readouterr().out
+    rates = [line for line in printed.splitlines() if line.startswith('acting: ')]
+    assert len(rates) == 1 and 'steps/s; learner: ' in rates[0] and 'samples/s' in rates[0]
+    assert metrics(out)[-1]['step'] == 40
