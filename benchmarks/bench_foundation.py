@@ -11,10 +11,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from devrobot_sim.session_bag import read_session, SessionBagWriter
+from devrobot_core.bags.session_bag import read_session, SessionBagWriter
+from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_sim.transitions import transitions_from_events
 
 SIM_TARGET_FPS = 5000
 BAG_TARGET_FPS = 1000

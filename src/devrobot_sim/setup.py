@@ -10,11 +10,11 @@ setup(
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
     ],
-    install_requires=['setuptools', 'numpy', 'rosbags>=0.10', 'pillow'],
+    install_requires=['setuptools', 'numpy'],
     zip_safe=True,
     maintainer='devrobot developers',
     maintainer_email='dev@devrobot.invalid',
-    description='The toroidal-dot world and the pure robot contract shared by every package.',
+    description='The toroidal-dot world: simulator, SimRobot and the simulator node.',
     license='Apache-2.0',
     extras_require={'test': ['pytest']},
     entry_points={

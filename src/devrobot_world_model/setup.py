@@ -19,7 +19,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
-            'world_model_node = devrobot_world_model.world_model_node:main',
+            'world_model_node = devrobot_world_model.node.world_model_node:main',
         ],
     },
 )

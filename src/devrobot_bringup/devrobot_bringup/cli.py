@@ -10,24 +10,24 @@ import argparse
 import importlib
 import sys
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 # name -> (module, one-line help)
 SUBCOMMANDS = {
     'run': ('devrobot_bringup.run_command',
             'Run a robot (simulator or JetBot) with a policy, record the session, '
             'optionally learn.'),
-    'eval': ('devrobot_world_model.eval_command',
+    'eval': ('devrobot_world_model.commands.eval_command',
              'Score a world-model checkpoint on held-out simulator states.'),
-    'bench': ('devrobot_world_model.bench_command',
+    'bench': ('devrobot_world_model.commands.bench_command',
               'Measure learning and acting speed and memory on this machine.'),
-    'train': ('devrobot_world_model.train_command',
+    'train': ('devrobot_world_model.commands.train_command',
               'Train a world model offline from recorded session bags, faster than real time.'),
     'live-view': ('devrobot_jetbot.live_view_command',
                   "Show (or save) a JetBot's live camera feed."),
     'try-action': ('devrobot_jetbot.try_action_command',
                    'Execute one motor command on a JetBot; save the frames before and after.'),
-    'import-session': ('devrobot_sim.import_session_command',
+    'import-session': ('devrobot_core.bags.import_session_command',
                        "Convert a session folder of the original system into a session bag."),
 }
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from devrobot_sim.toroidal_dot import ToroidalDotWorld
-from devrobot_world_model import evaluation
-from devrobot_world_model.eval_command import format_table, make_predict_fn
-from devrobot_world_model.report import FramePanel, write_report
+from devrobot_world_model.commands.eval_command import format_table, make_predict_fn
+from devrobot_world_model.evaluation import evaluation
+from devrobot_world_model.evaluation.report import FramePanel, write_report
 
 
 def describe_action(command) -> str:

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     except ImportError:
         pass
     try:  # the learner's and models' flags, where the world model (torch) is installed
-        from devrobot_world_model.cli_support import add_learning_arguments
+        from devrobot_world_model.commands.cli_support import add_learning_arguments
     except ImportError:
         return
     add_learning_arguments(parser, skip=SHARED_FLAGS)
@@ -123,7 +123,7 @@ def print_note(message: str) -> None:
 
 
 def open_recorder(path: Path, robot_type: str, action_space, config: dict):
-    from devrobot_sim.session_bag import SessionBagError, SessionBagWriter
+    from devrobot_core.bags.session_bag import SessionBagError, SessionBagWriter
     try:
         return SessionBagWriter(path, robot_type, action_space, config)
     except SessionBagError as error:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devrobot_sim.config_fields import setting
+from devrobot_core.config_fields import setting
 
 
 @dataclass

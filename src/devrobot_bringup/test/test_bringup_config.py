@@ -3,26 +3,22 @@
 Through the rclpy double: no unknown key, and no int where a double is declared.
 """
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+from devrobot_core.testing import rclpy_double
 
-import rclpy_double  # noqa: E402
-
-from devrobot_sim.motor import action_space_to_flat  # noqa: E402
-from devrobot_world_model import inspection  # noqa: E402
+from devrobot_core.motor import action_space_to_flat
+from devrobot_world_model.node import inspection
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 RVIZ = Path(__file__).resolve().parents[1] / 'rviz' / 'devrobot.rviz'
 # node name in the YAML -> (module, class) of the shell that reads it
 SHELLS = {
     'sim_node': ('devrobot_sim.sim_node', 'SimNode'),
-    'world_model': ('devrobot_world_model.world_model_node', 'WorldModelNode'),
+    'world_model': ('devrobot_world_model.node.world_model_node', 'WorldModelNode'),
 }
 
 

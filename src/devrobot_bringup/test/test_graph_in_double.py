@@ -5,18 +5,14 @@ image): commands executed, a state per command, learning, a checkpoint written o
 Here the middleware is the double's in-process graph and the clock is simulated.
 """
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+from devrobot_core.testing import rclpy_double
 
-import rclpy_double  # noqa: E402
-
-from devrobot_sim.conversions import motor_outcome_from_msg  # noqa: E402
-from devrobot_sim.motor import MotorStatus  # noqa: E402
+from devrobot_core.conversions import motor_outcome_from_msg
+from devrobot_core.motor import MotorStatus
 
 pytest.importorskip('torch')
 
@@ -38,7 +34,8 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
     ros.overrides['world_model'].update(TINY_MODEL, checkpoint_root=str(tmp_path / 'ckpt'),
                                         image_size=SMALL_WORLD['image_size'])
     sim_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_sim.sim_node')
-    wm_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.world_model_node')
+    wm_module = rclpy_double.import_fresh(monkeypatch,
+                                          'devrobot_world_model.node.world_model_node')
     import rclpy
     rclpy.init()
     sim, world_model = sim_module.SimNode(), wm_module.WorldModelNode()
@@ -56,7 +53,7 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
     assert sum(s.status is MotorStatus.COMPLETED for s in states) >= 30
     assert world_model.policy.steps >= 29  # transitions learned from
     assert world_model.policy.updates > 0
-    from devrobot_world_model.checkpoint_io import has_checkpoint
+    from devrobot_world_model.learning.checkpoint_io import has_checkpoint
     assert has_checkpoint(tmp_path / 'ckpt' / 'toroidal_dot')
     resumed = wm_module.WorldModelNode()  # a restarted node picks the learning up again
     assert resumed.policy.steps == world_model.policy.steps

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from devrobot_bringup.cli import main
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.session_bag import read_session
+from devrobot_core.bags.session_bag import read_session
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
 
 
 def devrobot(*argv):

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
 
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot

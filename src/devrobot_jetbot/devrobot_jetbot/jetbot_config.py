@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import List
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import action_space_from_flat
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import action_space_from_flat
 
 from devrobot_jetbot.motor_control import MotorControlConfig
 

@@ -23,12 +23,12 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from devrobot_sim.clock import WallClock
-from devrobot_sim.conversions import (build_image, build_motor_state, motor_command_from_msg,
-                                      ros_message_classes)
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import MotorStatus
-from devrobot_sim.node_support import declare_config, spin_node
+from devrobot_core.clock import WallClock
+from devrobot_core.conversions import (build_image, build_motor_state, motor_command_from_msg,
+                                       ros_message_classes)
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import MotorStatus
+from devrobot_core.ros.node_support import declare_config, spin_node
 
 from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.jetbot_config import JetBotConfig, JetBotNodeConfig

@@ -1,4 +1,4 @@
-"""The JetBot as a `devrobot_sim.robot.Robot`: what the no-ROS runner and the commands drive.
+"""The JetBot as a `devrobot_core.robot.Robot`: what the no-ROS runner and the commands drive.
 
 Usage:
     robot = JetBotRobot(JetBotConfig(host='192.168.1.42'))
@@ -7,10 +7,10 @@ Usage:
 
 from __future__ import annotations
 
-from devrobot_sim.clock import WallClock
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.robot import Clock
+from devrobot_core.clock import WallClock
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.robot import Clock
 
 from devrobot_jetbot.backend import JetBotBackend, LinkLostError
 from devrobot_jetbot.jetbot_config import JetBotConfig

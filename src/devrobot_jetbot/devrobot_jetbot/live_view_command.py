@@ -12,7 +12,7 @@ import argparse
 import re
 import sys
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.command_support import (add_robot_arguments, output_folder,

@@ -11,8 +11,8 @@ import threading
 
 import numpy as np
 
-from devrobot_sim.clock import WallClock
-from devrobot_sim.robot import Clock
+from devrobot_core.clock import WallClock
+from devrobot_core.robot import Clock
 
 from devrobot_jetbot.backend import LinkLostError
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
 
 NS_PER_S = 1_000_000_000
 

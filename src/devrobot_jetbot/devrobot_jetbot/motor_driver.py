@@ -16,8 +16,8 @@ import dataclasses
 import threading
 from typing import Callable
 
-from devrobot_sim.motor import MotorCommand, MotorOutcome
-from devrobot_sim.robot import Clock
+from devrobot_core.motor import MotorCommand, MotorOutcome
+from devrobot_core.robot import Clock
 
 from devrobot_jetbot.backend import JetBotBackend, RobotUnreachableError
 from devrobot_jetbot.motor_control import NS_PER_S, MotorController, MotorStep

@@ -18,7 +18,7 @@ from typing import Callable
 
 import rpyc
 
-from devrobot_sim.errors import UsageError
+from devrobot_core.errors import UsageError
 
 from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.image_codec import decode_jpeg_base64

@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import MotorCommand, MotorStatus
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import MotorCommand, MotorStatus
 
 from devrobot_jetbot.backend import RobotUnreachableError
 from devrobot_jetbot.command_support import (add_robot_arguments, output_folder,

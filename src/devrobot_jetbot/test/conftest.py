@@ -1,18 +1,13 @@
 """Fixtures: a real robot service on loopback with in-memory hardware, and a cuttable link."""
 
-import os
 import socket
-import sys
 import threading
 import time
 
 import pytest
 
-# the rclpy test double lives in devrobot_sim's test tree (used by the node shell tests)
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
-
-from devrobot_jetbot.onboard_hardware import MockHardware  # noqa: E402
-from devrobot_jetbot.robot_service import make_server  # noqa: E402
+from devrobot_jetbot.onboard_hardware import MockHardware
+from devrobot_jetbot.robot_service import make_server
 
 
 class RunningService:

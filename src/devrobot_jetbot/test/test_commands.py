@@ -3,8 +3,8 @@
 import argparse
 import json
 
+from devrobot_core.errors import UsageError
 from devrobot_jetbot import live_view_command, try_action_command
-from devrobot_sim.errors import UsageError
 import pytest
 
 

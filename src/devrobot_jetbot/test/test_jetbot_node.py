@@ -2,14 +2,14 @@
 
 import time
 
+from devrobot_core.conversions import (build_motor_command, image_to_array,
+                                       motor_outcome_from_msg, ros_message_classes)
+from devrobot_core.motor import MotorCommand, MotorStatus
+from devrobot_core.msg_types import get_devrobot_typestore
 from devrobot_jetbot.backend import LinkLostError
-from devrobot_sim.conversions import (build_motor_command, image_to_array,
-                                      motor_outcome_from_msg, ros_message_classes)
-from devrobot_sim.motor import MotorCommand, MotorStatus
-from devrobot_sim.msg_types import get_devrobot_typestore
 import pytest
-import rclpy_double
-from rclpy_double.messages import to_rosbags
+from devrobot_core.testing import rclpy_double
+from devrobot_core.testing.rclpy_double.messages import to_rosbags
 
 WAIT_S = 10.0  # the driver runs on its own thread in real time
 
@@ -32,7 +32,7 @@ def make_node(node_module):
     made = []
 
     def make(**parameters):
-        from rclpy_double.runtime import current_graph
+        from devrobot_core.testing.rclpy_double.runtime import current_graph
         current_graph().overrides['jetbot_node'] = parameters
         node = node_module.JetBotNode()
         made.append(node)

@@ -2,8 +2,8 @@
 
 import math
 
+from devrobot_core.motor import MotorCommand, MotorStatus
 from devrobot_jetbot.motor_control import MotorControlConfig, MotorController
-from devrobot_sim.motor import MotorCommand, MotorStatus
 from hypothesis import given, settings, strategies as st
 import pytest
 

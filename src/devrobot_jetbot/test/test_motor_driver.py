@@ -2,14 +2,14 @@
 
 import threading
 
+from devrobot_core.clock import VirtualClock, WallClock
+from devrobot_core.motor import MotorCommand, MotorStatus
 from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.mock_backend import MockBackend
 from devrobot_jetbot.motor_control import MotorControlConfig, MotorController
 from devrobot_jetbot.motor_driver import MotorDriver
-from devrobot_sim.clock import VirtualClock, WallClock
-from devrobot_sim.motor import MotorCommand, MotorStatus
 import numpy as np
 import pytest
 

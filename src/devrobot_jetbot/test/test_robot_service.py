@@ -123,7 +123,7 @@ def test_robot_side_files_parse_as_python_3_6(name):
                if isinstance(node, (ast.Import, ast.ImportFrom))]
     modules = {(node.module or '') if isinstance(node, ast.ImportFrom) else node.names[0].name
                for node in imports}
-    assert not any(m.startswith('devrobot_sim') for m in modules)
+    assert not any(m.startswith(('devrobot_core', 'devrobot_sim')) for m in modules)
 
 
 @pytest.mark.parametrize('stop_signal', ['SIGINT', 'SIGTERM'])

@@ -7,12 +7,12 @@ worst-case motor-on time after a lost link is printed for the record (`pytest -s
 import threading
 import time
 
+from devrobot_core.clock import VirtualClock
+from devrobot_core.motor import MotorCommand, MotorStatus
 from devrobot_jetbot.backend import LinkLostError, RobotUnreachableError, WatchdogStoppedError
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.rpyc_backend import RpycBackend
-from devrobot_sim.clock import VirtualClock
-from devrobot_sim.motor import MotorCommand, MotorStatus
 import numpy as np
 import pytest
 import rpyc

@@ -1,6 +1,6 @@
-"""devrobot_sim: the toroidal-dot world, and the pure robot contract every package shares.
+"""devrobot_sim: the toroidal-dot world, a simulated robot built on devrobot_core's contract.
 
-This package imports neither rclpy nor torch. Besides the simulator it holds what every other
-devrobot package builds on (timed motor commands, the Robot interface, action selectors, session
-bags and the transition assembler), because it is the one light dependency all of them can take.
+The pure world (`toroidal_dot`), its timed simulation (`timed_sim`), the `SimRobot` the no-ROS
+runner drives (`sim_robot`), and the ROS shell (`sim_node`, the only module importing rclpy).
+Importing the package imports neither rclpy nor torch.
 """

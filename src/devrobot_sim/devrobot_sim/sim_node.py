@@ -22,9 +22,9 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from devrobot_sim.conversions import (build_image, build_motor_state, motor_command_from_msg,
-                                      ros_message_classes)
-from devrobot_sim.node_support import declare_config, spin_node
+from devrobot_core.conversions import (build_image, build_motor_state, motor_command_from_msg,
+                                       ros_message_classes)
+from devrobot_core.ros.node_support import declare_config, spin_node
 from devrobot_sim.timed_sim import SimNodeConfig, TimedSimulation
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from devrobot_sim.clock import VirtualClock
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.robot import Clock
+from devrobot_core.clock import VirtualClock
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.robot import Clock
 from devrobot_sim.timed_sim import TimedSimulation
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.conversions import CAMERA_FRAME_ID
-from devrobot_sim.motor import MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.config_fields import setting
+from devrobot_core.conversions import CAMERA_FRAME_ID
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
 from devrobot_sim.toroidal_dot import ToroidalDotWorld
 
 

@@ -11,8 +11,8 @@ from enum import Enum
 
 import numpy as np
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import MotorCommand, action_index
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import MotorCommand, action_index
 
 
 @dataclass

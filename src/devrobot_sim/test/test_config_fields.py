@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from devrobot_sim.config_fields import (add_config_arguments, config_from_arguments,
-                                        config_from_lookup, field_specs, setting)
+from devrobot_core.config_fields import (add_config_arguments, config_from_arguments,
+                                         config_from_lookup, field_specs, setting)
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 

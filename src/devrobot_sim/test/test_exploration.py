@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_sim.sim_robot import SimRobot
 
 

@@ -6,13 +6,13 @@ import json
 import numpy as np
 import pytest
 
-from devrobot_sim import import_session_command
-from devrobot_sim.errors import UsageError
-from devrobot_sim.import_session_command import import_session
-from devrobot_sim.motor import Frame
-from devrobot_sim.session_bag import read_session
+from devrobot_core.bags import import_session_command
+from devrobot_core.bags.import_session_command import import_session
+from devrobot_core.bags.session_bag import read_session
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import Frame
+from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_sim.transitions import transitions_from_events
 
 Image = pytest.importorskip('PIL.Image', reason='importing sessions needs Pillow')
 

@@ -4,9 +4,9 @@ import io
 
 import pytest
 
-from devrobot_sim.exploration import SelectorPolicy
-from devrobot_sim.interactive import (InteractivePolicy, parse_answer, StopRequested,
-                                      terminal_ask)
+from devrobot_core.exploration import SelectorPolicy
+from devrobot_core.interactive import (InteractivePolicy, parse_answer, StopRequested,
+                                       terminal_ask)
 from devrobot_sim.sim_robot import SimRobot
 
 

@@ -2,18 +2,18 @@
 
 import pytest
 
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.motor import MotorCommand, MotorOutcome, MotorStatus
-from devrobot_sim.recorded_policy import (
+from devrobot_core.bags.session_bag import read_session, SessionBagWriter
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.interactive import StopRequested
+from devrobot_core.motor import MotorCommand, MotorOutcome, MotorStatus
+from devrobot_core.recorded_policy import (
     ActionFilter, create_recorded_action_selector, filter_transitions, parse_action_filter,
     recorded_action_selector, recorded_actions, register_recorded_selector,
     split_spec_argument)
-from devrobot_sim.session_bag import read_session, SessionBagWriter
+from devrobot_core.selectors import make_selector
+from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_sim.transitions import transitions_from_events
 
 ACTIONS = [1, 0, 1, 1, 0, 1]
 

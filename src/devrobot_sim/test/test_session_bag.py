@@ -11,14 +11,15 @@ from rosbags.rosbag2.enums import StoragePlugin
 from rosbags.typesys import get_typestore, Stores
 from ruamel.yaml import YAML
 
-from devrobot_sim import conversions, session_bag
-from devrobot_sim.motor import Frame, MotorCommand, MotorOutcome
-from devrobot_sim.msg_types import (
+from devrobot_core import conversions
+from devrobot_core.bags import session_bag
+from devrobot_core.bags.session_bag import read_session, SessionBagError, SessionBagWriter
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.msg_types import (
     get_devrobot_typestore, IMAGE_TYPE, MOTOR_COMMAND_TYPE, MOTOR_STATE_TYPE)
-from devrobot_sim.session_bag import read_session, SessionBagError, SessionBagWriter
+from devrobot_core.transitions import transitions_from_events
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_sim.transitions import transitions_from_events
 
 CONFIG = {'seed': 3, 'move_pixels': 27}
 

@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from devrobot_sim import session_storage
-from devrobot_sim.session_bag import read_session, SessionBagWriter
-from devrobot_sim.session_storage import (
+from devrobot_core.bags import session_storage
+from devrobot_core.bags.session_bag import read_session, SessionBagWriter
+from devrobot_core.bags.session_storage import (
     BYTES_PER_GB, DiskBudget, enforce_disk_budget, folder_size_bytes, is_session_bag,
     session_bags_oldest_first, SessionStorageConfig, SessionStorageError)
 from devrobot_sim.sim_robot import SimRobot

@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
-import rclpy_double
-from rclpy_double.messages import to_rosbags
+from devrobot_core.testing import rclpy_double
+from devrobot_core.testing.rclpy_double.messages import to_rosbags
 
-from devrobot_sim.conversions import (build_motor_command, image_to_array,
-                                      motor_outcome_from_msg, ros_message_classes)
-from devrobot_sim.motor import MotorCommand, MotorStatus
-from devrobot_sim.msg_types import get_devrobot_typestore
+from devrobot_core.conversions import (build_motor_command, image_to_array,
+                                       motor_outcome_from_msg, ros_message_classes)
+from devrobot_core.motor import MotorCommand, MotorStatus
+from devrobot_core.msg_types import get_devrobot_typestore
 
 
 @pytest.fixture

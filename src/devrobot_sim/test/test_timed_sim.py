@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from devrobot_sim.motor import MotorCommand, MotorStatus
+from devrobot_core.motor import MotorCommand, MotorStatus
 from devrobot_sim.timed_sim import SimNodeConfig, TimedSimulation
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 

@@ -12,5 +12,5 @@ def load(path, device='cpu'):
     `[B, H, W, 3]`, `action_space`, `encode`, `decode`, `reconstruct`. `device`: 'cpu'
     (default), 'cuda', 'cuda:N', or 'auto' (a GPU when torch finds one).
     """
-    from devrobot_world_model.prediction_api import load as load_model
+    from devrobot_world_model.model.prediction_api import load as load_model
     return load_model(path, device)

@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from devrobot_world_model.attention_metrics import (
+from devrobot_world_model.evaluation.attention_metrics import (
     ACTION, action_gradient_share, action_sweep_diversity, attention_metrics,
     capture_attention_maps, counterfactual_changes, FRAME, introspect_world_model,
     layer_attention_metrics, shuffled_actions, TokenLayout)
-from devrobot_world_model.predictors import TransformerPredictor, TransformerPredictorConfig
-from devrobot_world_model.world_model import ModelSpec, WorldModel
+from devrobot_world_model.model.predictors import TransformerPredictor, TransformerPredictorConfig
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 from tiny_models import tiny_configs
 
 N = 3  # frame tokens per step in the hand-made layouts

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.checkpoint_io import (
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.learning.checkpoint_io import (
     CheckpointError, check_state_dict, load_checkpoint, load_state_dict_checked, save_checkpoint)
 
 

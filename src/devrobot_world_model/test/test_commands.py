@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 import devrobot_world_model
-from devrobot_sim.errors import UsageError
-from devrobot_sim.session_bag import SessionBagWriter
+from devrobot_core.bags.session_bag import SessionBagWriter
+from devrobot_core.errors import UsageError
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model import bench_command, train_command, training
-from devrobot_world_model.training import train_step
+from devrobot_world_model.commands import bench_command, train_command
+from devrobot_world_model.learning import training
+from devrobot_world_model.learning.training import train_step
 
 TINY_FLAGS = ['--cnn-patch-size', '4', '--cnn-channels', '8', '--cnn-encoder-blocks', '1',
               '--cnn-decoder-blocks', '1', '--tf-dim', '8', '--tf-depth', '1', '--tf-heads', '2',

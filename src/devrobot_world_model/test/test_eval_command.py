@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import devrobot_world_model
-from devrobot_sim.errors import UsageError
-from devrobot_sim.motor import MotorCommand
+from devrobot_core.errors import UsageError
+from devrobot_core.motor import MotorCommand
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model import eval_command
@@ -136,7 +136,7 @@ def test_image_size_other_than_the_models_is_a_usage_error(checkpoint):
 
 
 def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, capsys):
-    from devrobot_sim.motor import Transition
+    from devrobot_core.motor import Transition
     from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
     from devrobot_world_model.learner import Learner, LearnerConfig

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_world_model import evaluation
+from devrobot_world_model.evaluation import evaluation
 
 SMALL = ToroidalDotConfig(image_size=64, dot_radius=3, move_pixels=9)
 

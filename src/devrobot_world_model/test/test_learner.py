@@ -11,10 +11,10 @@ from devrobot_sim.motor import MotorStatus, Transition
 from devrobot_sim.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.checkpoint_io import CheckpointError
-from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.metrics import RecordingLogger
-from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+from devrobot_world_model.learning.checkpoint_io import CheckpointError
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from tiny_models import tiny_configs
 
 FAST = dict(batch_size=4, warmup_transitions=4, augment_shift_px=2, checkpoint_every=0,

@@ -31,7 +31,7 @@ def test_a_short_run_learns_what_each_action_does(tmp_path):
 
     def predict(frames, action_indices):
         import torch
-        from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+        from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
         with torch.no_grad():
             latents = model.encode(to_unit_images(torch.from_numpy(frames)))[:, None]
             actions = torch.from_numpy(np.asarray(action_indices))[:, None]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_sim.errors import UsageError
-from devrobot_world_model import metrics
+from devrobot_core.errors import UsageError
+from devrobot_world_model.learning import metrics
 
 
 def test_logger_appends_one_flat_line_per_step_and_resumes(tmp_path):

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from devrobot_sim.exploration import ExplorationCore, SelectorPolicy
-from devrobot_sim.action_selectors import constant_selector
-from devrobot_sim.motor import Frame, MotorOutcome, MotorStatus
-from devrobot_world_model import inspection
-from devrobot_world_model.command_watch import overdue
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
-from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
+from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.motor import Frame, MotorOutcome, MotorStatus
+from devrobot_core.selectors import constant_selector
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.node import inspection
+from devrobot_world_model.node.command_watch import overdue
+from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
+from devrobot_world_model.node.proposal_gate import NothingProposed, ProposalGate
 
 
 @pytest.mark.parametrize('fields', [

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
-from devrobot_world_model.pixel_losses import (
+from devrobot_world_model.model.pixel_losses import (
     explained_variance, pixel_loss, to_uint8_images, to_unit_images)
 
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from devrobot_world_model.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
 
 
 def run(losses, **config):

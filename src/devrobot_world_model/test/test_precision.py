@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.model_io import build_model, model_spec
-from devrobot_world_model.precision import native_bf16, use_bf16
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.model.model_io import build_model, model_spec
+from devrobot_world_model.model.precision import native_bf16, use_bf16
 from test_learner import drive, make_learner, tiny_robot
 from tiny_models import tiny_configs
 

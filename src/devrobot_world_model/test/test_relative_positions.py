@@ -2,9 +2,9 @@
 
 import torch
 
-from devrobot_world_model.autoencoders import VitAutoencoder, VitAutoencoderConfig
-from devrobot_world_model.predictors import TransformerPredictor, TransformerPredictorConfig
-from devrobot_world_model.relative_positions import offset_index, RelativePositionBias
+from devrobot_world_model.model.autoencoders import VitAutoencoder, VitAutoencoderConfig
+from devrobot_world_model.model.predictors import TransformerPredictor, TransformerPredictorConfig
+from devrobot_world_model.model.relative_positions import offset_index, RelativePositionBias
 
 
 def test_wrapped_offsets_repeat_around_the_grid_and_plain_ones_do_not():

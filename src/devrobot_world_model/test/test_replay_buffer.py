@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from devrobot_world_model.replay_buffer import ReplayBuffer
+from devrobot_world_model.learning.replay_buffer import ReplayBuffer
 
 
 def frame(value):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from devrobot_world_model import report
+from devrobot_world_model.evaluation import report
 
 
 def write_metrics(folder, steps=1200):

@@ -5,8 +5,8 @@ import platform
 import numpy as np
 import torch
 
-from devrobot_world_model.cpu_memory import keep_freed_memory
-from devrobot_world_model.training import batch_to_tensors, random_shift
+from devrobot_world_model.learning.cpu_memory import keep_freed_memory
+from devrobot_world_model.learning.training import batch_to_tensors, random_shift
 
 
 def replay_batch(b=3, t=2, h=8, w=10, seed=0):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from devrobot_world_model.world_model import ModelSpec, WorldModel
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 from tiny_models import tiny_configs
 
 COMBINATIONS = [(a, p) for a in ('cnn', 'vit') for p in ('transformer', 'lstm')]

@@ -1,20 +1,15 @@
 """The world-model node, run through the rclpy test double with a recording fake learner."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'devrobot_sim', 'test'))
+from devrobot_core.testing import rclpy_double
+from devrobot_core.testing.rclpy_double.messages import to_rosbags
 
-import rclpy_double  # noqa: E402
-from rclpy_double.messages import to_rosbags  # noqa: E402
-
-from devrobot_sim.conversions import (build_image, build_motor_state,  # noqa: E402
-                                      motor_command_from_msg, ros_message_classes)
-from devrobot_sim.motor import MotorOutcome, MotorStatus  # noqa: E402
-from devrobot_sim.msg_types import get_devrobot_typestore  # noqa: E402
+from devrobot_core.conversions import (build_image, build_motor_state,
+                                       motor_command_from_msg, ros_message_classes)
+from devrobot_core.motor import MotorOutcome, MotorStatus
+from devrobot_core.msg_types import get_devrobot_typestore
 
 
 class FakeLearner:
@@ -52,7 +47,7 @@ def ros(monkeypatch):
 
 @pytest.fixture
 def start(ros, monkeypatch):
-    module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.world_model_node')
+    module = rclpy_double.import_fresh(monkeypatch, 'devrobot_world_model.node.world_model_node')
     learner = FakeLearner()
     monkeypatch.setattr(module, 'build_policy', lambda *configs: learner)
     import rclpy
@@ -199,7 +194,7 @@ def test_bad_messages_are_dropped_with_a_warning(ros, start):
 
 
 def learner_command():
-    from devrobot_world_model.node_config import WorldModelNodeConfig
+    from devrobot_world_model.node.node_config import WorldModelNodeConfig
     return WorldModelNodeConfig().commands()[0]
 
 
@@ -218,7 +213,7 @@ def test_checkpoint_folder_defaults_per_robot(ros, start):
 
 
 def test_a_used_up_recorded_policy_turns_the_node_into_an_observer(ros, start):
-    from devrobot_sim.interactive import StopRequested
+    from devrobot_core.interactive import StopRequested
     node, learner = start()
     proposals = [1]
 

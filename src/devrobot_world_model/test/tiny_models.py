@@ -1,8 +1,8 @@
 """Tiny model configs for tests: they run in milliseconds on CPU."""
 
-from devrobot_world_model.autoencoders import CnnAutoencoderConfig, VitAutoencoderConfig
-from devrobot_world_model.predictors import LstmPredictorConfig, TransformerPredictorConfig
-from devrobot_world_model.world_model import WorldModelConfig
+from devrobot_world_model.model.autoencoders import CnnAutoencoderConfig, VitAutoencoderConfig
+from devrobot_world_model.model.predictors import LstmPredictorConfig, TransformerPredictorConfig
+from devrobot_world_model.model.world_model import WorldModelConfig
 
 
 def tiny_configs(autoencoder='cnn', predictor='transformer', history=1, **model_fields):

@@ -1,0 +1,1 @@
+"""Session bags: writing and reading them, the disk budget, and importing original sessions."""

@@ -1,0 +1,121 @@
+"""When to act, and what to learn from, for an event-driven shell: the world-model node.
+
+The node's callbacks hand every frame and every motor outcome to one `ExplorationCore`, because
+topics arrive late, out of order or not at all (a synchronous robot uses `session_loop` instead).
+The core asks its policy for a command when the robot is free, and turns executed commands into
+transitions with the one TransitionAssembler, so live topics and bags learn from the same
+(frame, command, next frame) data. As in the session loop, the previous command's transition is
+learned before the next command is selected.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from devrobot_core.motor import Frame, MotorCommand, MotorOutcome, Transition
+from devrobot_core.selectors import ActionSelector
+from devrobot_core.transitions import TransitionAssembler
+
+
+class Policy(Protocol):
+    """What chooses commands and (optionally) learns from their outcomes."""
+
+    def select(self, pixels: np.ndarray) -> 'tuple[int | None, dict]':
+        """Index into the action space, or None to not act now (e.g. a quality gate)."""
+
+    def idle(self, pixels: np.ndarray) -> dict:
+        """Called instead of acting when select returned None; returns flat metrics."""
+
+    def observe(self, transition: Transition) -> dict:
+        """Learn from one executed command; returns flat metrics."""
+
+
+class SelectorPolicy:
+    """A plain action selector as a Policy that learns nothing (the original's RobotRunner)."""
+
+    def __init__(self, selector: ActionSelector):
+        self._selector = selector
+
+    def select(self, pixels):
+        return self._selector(pixels)
+
+    def idle(self, pixels):
+        return {}
+
+    def observe(self, transition):
+        return {}
+
+
+class ExplorationCore:
+    """Feeds frames and outcomes in; proposes the next command when the robot is free.
+
+    Metrics produced along the way (the learner's and the selection's) wait, merged into one
+    flat dict, until the shell takes them with `take_metrics()` to publish or log them.
+    """
+
+    def __init__(self, action_space: Sequence[MotorCommand], policy: Policy,
+                 observe_only: bool = False, assembler: TransitionAssembler | None = None):
+        self.action_space = tuple(action_space)
+        self.policy = policy
+        self.observe_only = observe_only
+        self.assembler = assembler or TransitionAssembler()
+        self.in_flight: MotorCommand | None = None
+        self.last_action: int | None = None
+        self.last_info: dict = {}
+        self._metrics: dict = {}
+
+    def on_frame(self, frame: Frame, now_ns: int | None = None) -> MotorCommand | None:
+        """Record a frame; return the command to send now (stamped `now_ns`), or None.
+
+        None while a command is in flight, in observe-only mode, or when the policy declines
+        to act (then it trains on the frame instead). The caller sends the command and reports
+        its outcome with `on_outcome`.
+        """
+        self.observe_frame(frame)
+        if self.observe_only or self.in_flight is not None:
+            return None
+        stamp_ns = frame.stamp_ns if now_ns is None else now_ns
+        # A command about to be stamped now closes the previous one's window for a next frame:
+        # learn from it before choosing (the assembler reads only the stamp).
+        self._learn(self.assembler.add_command(MotorCommand(0.0, 0.0, 0.0, stamp_ns)))
+        index, info = self.policy.select(frame.pixels)
+        self.last_action, self.last_info = index, info
+        self._metrics.update((k, v) for k, v in info.items() if '/' in k)
+        if index is None:
+            self._metrics.update(self.policy.idle(frame.pixels))
+            return None
+        self.in_flight = self.action_space[index].stamped(stamp_ns)
+        return self.in_flight
+
+    def observe_frame(self, frame: Frame) -> None:
+        """Record a frame without deciding anything."""
+        self._learn(self.assembler.add_frame(frame))
+
+    def finish(self) -> None:
+        """The session ended: learn from every command still waiting for its window to close."""
+        self._learn(self.assembler.flush())
+
+    def on_outcome(self, outcome: MotorOutcome) -> None:
+        """Record how a command ended; frees the robot when it is the command in flight."""
+        if self.in_flight is not None and outcome.command == self.in_flight:
+            self.in_flight = None
+        self._learn(self.assembler.add_outcome(outcome))
+
+    def replace_in_flight(self, command: MotorCommand) -> None:
+        """Send `command` instead of the one proposed (a person overrode or re-stamped it)."""
+        self.in_flight = command
+
+    def release(self) -> None:
+        """Forget the command in flight (its outcome was lost): the next frame may act again."""
+        self.in_flight = None
+
+    def take_metrics(self) -> dict:
+        """The metrics since the last call, one flat dict (the newest value of each key)."""
+        metrics, self._metrics = self._metrics, {}
+        return metrics
+
+    def _learn(self, transitions) -> None:
+        for transition in transitions:
+            self._metrics.update(self.policy.observe(transition))

@@ -1,0 +1,1 @@
+"""Scoring a world model: held-out evaluation, attention metrics and the HTML report."""

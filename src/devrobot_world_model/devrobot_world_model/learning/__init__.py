@@ -1,0 +1,1 @@
+"""Learning: the online learner, replay buffer, training steps, checkpoints and their metrics."""

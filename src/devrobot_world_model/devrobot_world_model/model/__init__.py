@@ -1,0 +1,1 @@
+"""The world model: autoencoders, predictors, models from checkpoints, the prediction API."""

@@ -1,0 +1,84 @@
+"""The public prediction API: a trained world model as numpy in, numpy out.
+
+Use it as `model = devrobot_world_model.load('runs/dot/checkpoints')`, then
+`model.predict(frames, [model.action_space[1]] * len(frames))` gives uint8 `[B, H, W, 3]`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from devrobot_core.motor import action_index, MotorCommand
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.model.compute_device import resolve_device
+from devrobot_world_model.model.model_io import model_from_payload
+from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
+
+
+class PredictionModel:
+    """A loaded world model: `predict`, `encode`, `decode`, `reconstruct`, `action_space`."""
+
+    def __init__(self, model, action_space: Sequence[MotorCommand]):
+        self.model = model.eval()
+        self.action_space = tuple(action_space)
+        self.image_size = model.spec.image_size
+        self.device = next(model.parameters()).device  # inputs go there, outputs come back
+
+    def _images(self, frames) -> torch.Tensor:
+        frames = np.asarray(frames)
+        size = self.image_size
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (size, size, 3):
+            raise ValueError(f'frames must be uint8 [B, {size}, {size}, 3], got '
+                             f'{frames.dtype} {list(frames.shape)}')
+        return to_unit_images(torch.from_numpy(np.ascontiguousarray(frames)).to(self.device))
+
+    def command_indices(self, commands: Sequence) -> torch.Tensor:
+        """Indices into `action_space` of MotorCommands or dicts with left/right/duration."""
+        indices = []
+        for command in commands:
+            if isinstance(command, dict):
+                command = MotorCommand(float(command['left']), float(command['right']),
+                                       float(command['duration']))
+            index = action_index(command, self.action_space)
+            if index is None:
+                raise ValueError(f'{command} is not in the model\'s action space '
+                                 f'{list(self.action_space)}')
+            indices.append(index)
+        return torch.tensor(indices, dtype=torch.int64, device=self.device)
+
+    @torch.no_grad()
+    def encode(self, frames) -> torch.Tensor:
+        """uint8 `[B, H, W, 3]` -> latent tokens, float `[B, N, D]` (on the model's device)."""
+        return self.model.encode(self._images(frames))
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """Latent tokens `[B, N, D]` -> uint8 frames `[B, H, W, 3]`."""
+        latents = torch.as_tensor(latents, device=self.device)
+        return to_uint8_images(torch.sigmoid(self.model.decode(latents))).cpu().numpy()
+
+    def reconstruct(self, frames) -> np.ndarray:
+        """uint8 `[B, H, W, 3]` through the autoencoder -> uint8 `[B, H, W, 3]`."""
+        return self.decode(self.encode(frames))
+
+    @torch.no_grad()
+    def predict(self, frames, commands: Sequence) -> np.ndarray:
+        """The next frame after each frame's command: uint8 `[B, H, W, 3]`."""
+        actions = self.command_indices(commands)
+        latents = self.encode(frames)
+        if len(actions) != len(latents):
+            raise ValueError(f'{len(latents)} frames but {len(actions)} commands')
+        return self.decode(self.model.predict(latents[:, None], actions[:, None]))
+
+
+def load(path, device: str = 'cpu') -> PredictionModel:
+    """A model from a checkpoint file or a checkpoints folder (falls back to its backup).
+
+    `device`: 'cpu' (default), 'cuda', 'cuda:N' or 'auto' (a GPU when torch finds one).
+    """
+    payload = checkpoint_io.load_checkpoint(path)
+    model, action_space = model_from_payload(payload)
+    return PredictionModel(model.to(resolve_device(device)), action_space)

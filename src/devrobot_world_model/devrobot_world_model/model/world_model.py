@@ -1,0 +1,277 @@
+"""The world model: autoencoder + action-conditioned predictor + small heads, and its loss.
+
+`WorldModel` is built from plain configs (so a checkpoint rebuilds it), works on float images
+`[B, 3, H, W]` in [0, 1], and is split into named steps: `encode`, `decode`, `predict`,
+`forward_loss`. Heads:
+- the action classifier ("which command produced this change?"), weight 0 by default as in
+  the original;
+- the uncertainty head: it learns to predict the log of the prediction's own pixel loss for a
+  (frame, action) pair. Exploration picks the action with the largest predicted error: that is
+  how "least certain" is measured here (a learned error model, one forward pass, no ensemble).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from devrobot_core.config_fields import setting
+from devrobot_world_model.model.autoencoders import (
+    build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
+from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
+from devrobot_world_model.model.predictors import (
+    build_predictor, history_length, LstmPredictorConfig, TransformerPredictorConfig)
+
+
+@dataclass
+class WorldModelConfig:
+    """Which parts make the world model, and how its loss weighs them."""
+
+    autoencoder: str = setting(
+        'cnn', "Autoencoder: 'cnn' (default) or 'vit' (the original's masked autoencoder; the "
+        'learning-rate schedule follows it: see --lr-half-life-updates).')
+    predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
+    pixel_loss: str = setting(
+        'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "
+        "world (R² 0.94 at 500 steps where 'focal' had 0.90); see docs/world_model.md.")
+    focal_gamma: float = setting(2.0, "Focal loss exponent (pixel_loss 'focal').")
+    foreground_weight: float = setting(50.0, "Foreground weight (pixel_loss 'weighted_mse').")
+    reconstruction_weight: float = setting(1.0, 'Weight of the autoencoder reconstruction loss.')
+    prediction_weight: float = setting(
+        1.0, 'Weight of the predicted frame pixel loss (the original: 1.0).')
+    latent_weight: float = setting(
+        0.2, 'Weight of the predicted-latent loss against the encoded next frame (orig. 0.2).')
+    prediction_trains: str = setting(
+        'predictor', "What the predicted frame's losses train besides the predictor: "
+        "'predictor' (the autoencoder learns from reconstruction alone, so the predictor's "
+        "early mistakes never blur the decoder), 'encoder' (also the encoder), 'autoencoder' "
+        "(encoder and decoder, as in the original).")
+    action_weight: float = setting(
+        0.0, 'Weight of the action-classification loss (the original: 0, disabled).')
+    uncertainty_weight: float = setting(
+        0.1, 'Weight of the uncertainty head loss (predicting its own log pixel loss).')
+    hierarchy_levels: int = setting(
+        1, 'Predictor levels: level L predicts the frame after 2**L actions (a macro action); '
+        'each level starts training once the one below predicts well. 1: primitive only.')
+    level_up_error: float = setting(
+        3e-4, 'Prediction loss of a level below which the next level is created.')
+
+
+PREDICTION_TRAINS = ('predictor', 'encoder', 'autoencoder')
+PART_CONFIGS = {
+    'cnn': CnnAutoencoderConfig,
+    'vit': VitAutoencoderConfig,
+    'transformer': TransformerPredictorConfig,
+    'lstm': LstmPredictorConfig,
+}
+CONFIG_CLASSES = (WorldModelConfig,) + tuple(PART_CONFIGS.values())
+MAX_MACRO_ACTIONS = 4096  # action sequences one higher-level predictor may tell apart
+# Explained-variance metrics use the first few samples of a batch: on full 224 px frames the
+# whole batch cost a tenth of a training update, and 8 frames give the same curve.
+METRIC_SAMPLES = 8
+
+
+@dataclass
+class ModelSpec:
+    """Everything needed to rebuild a WorldModel: configs, image size, number of actions."""
+
+    model: WorldModelConfig
+    parts: dict  # name ('cnn', 'vit', 'transformer', 'lstm') -> its config
+    image_size: int
+    n_actions: int
+
+    def to_dict(self) -> dict:
+        return {'model': dataclasses.asdict(self.model), 'image_size': self.image_size,
+                'n_actions': self.n_actions,
+                'parts': {k: dataclasses.asdict(v) for k, v in self.parts.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> 'ModelSpec':
+        parts = {k: PART_CONFIGS[k](**v) for k, v in data['parts'].items()}
+        return cls(WorldModelConfig(**data['model']), parts, int(data['image_size']),
+                   int(data['n_actions']))
+
+    @classmethod
+    def create(cls, image_size: int, n_actions: int, configs=()) -> 'ModelSpec':
+        """Spec from any of the CONFIG_CLASSES instances given; defaults for the others."""
+        given = {type(c): c for c in configs}
+        parts = {name: given.get(kind, kind()) for name, kind in PART_CONFIGS.items()}
+        return cls(given.get(WorldModelConfig, WorldModelConfig()), parts, image_size, n_actions)
+
+
+class WorldModel(nn.Module):
+    """Encode frames to token grids, predict the next grid per action, decode to pixels."""
+
+    def __init__(self, spec: ModelSpec):
+        super().__init__()
+        config = spec.model
+        if config.pixel_loss not in PIXEL_LOSSES:
+            raise ValueError(f'unknown pixel_loss {config.pixel_loss!r}: '
+                             f'expected one of {PIXEL_LOSSES}')
+        if spec.n_actions < 1:
+            raise ValueError('the action space is empty')
+        if config.prediction_trains not in PREDICTION_TRAINS:
+            raise ValueError(f'unknown prediction_trains {config.prediction_trains!r}: '
+                             f'expected one of {PREDICTION_TRAINS}')
+        self.spec, self.config, self.n_actions = spec, config, spec.n_actions
+        self.autoencoder = build_autoencoder(config.autoencoder, spec.parts.get(
+            config.autoencoder, PART_CONFIGS.get(config.autoencoder, dict)()), spec.image_size)
+        grid, d = self.autoencoder.grid, self.autoencoder.latent_dim
+        self.predictor = build_predictor(config.predictor, spec.parts.get(
+            config.predictor, PART_CONFIGS.get(config.predictor, dict)()), grid, d,
+            spec.n_actions)
+        self.history = history_length(config.predictor, spec.parts[config.predictor])
+        if not 1 <= config.hierarchy_levels or spec.n_actions ** (
+                2 ** (config.hierarchy_levels - 1)) > MAX_MACRO_ACTIONS:
+            raise ValueError(f'hierarchy_levels {config.hierarchy_levels} needs more than '
+                             f'{MAX_MACRO_ACTIONS} macro actions for {spec.n_actions} actions')
+        self.levels = nn.ModuleList([build_predictor(
+            config.predictor, spec.parts[config.predictor], grid, d,
+            spec.n_actions ** self.level_span(level))
+            for level in range(1, config.hierarchy_levels)])
+        self.action_head = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
+        self.action_out = nn.Linear(d, spec.n_actions)
+        self.uncertainty_head = nn.Sequential(
+            nn.Linear(d + spec.n_actions, 64), nn.GELU(), nn.Linear(64, 1))
+
+    # -- named steps ------------------------------------------------------------------------
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """`[B, 3, H, W]` in [0, 1] -> latent tokens `[B, N, D]`."""
+        return self.autoencoder.encode(images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latent tokens `[B, N, D]` -> pixel logits `[B, 3, H, W]`."""
+        return self.autoencoder.decode(latents)
+
+    def predict(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """History `[B, T, N, D]` and actions `[B, T]` -> next latent `[B, N, D]`."""
+        return self.predictor.predict(latents, actions)
+
+    def classify_action(self, latents: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+        """Which action turns `latents` `[B, N, D]` into `predicted` `[B, N, D]`? `[B, A]`."""
+        pair = torch.cat([latents, predicted], dim=-1)  # [B, N, 2D]
+        return self.action_out(self.action_head(pair).mean(dim=1))
+
+    def predicted_log_error(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Uncertainty: predicted log pixel loss of predicting `actions` `[B]` from `[B, N, D]`."""
+        features = torch.cat([latents.detach().mean(dim=1),
+                              F.one_hot(actions, self.n_actions).to(latents.dtype)], dim=-1)
+        return self.uncertainty_head(features).squeeze(-1)  # [B]
+
+    def pixel_loss(self, logits: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
+        c = self.config
+        return pixel_loss(logits.float(), target, c.pixel_loss, c.focal_gamma,
+                          c.foreground_weight, mask)
+
+    def forward_loss(self, frames: torch.Tensor, actions: torch.Tensor,
+                     next_frames: torch.Tensor) -> tuple:
+        """One training step's loss on a minibatch of transitions.
+
+        frames `[B, T, 3, H, W]` (history, the current frame last), actions `[B, T]`,
+        next_frames `[B, 3, H, W]`. Returns (total loss, per-sample prediction pixel loss `[B]`,
+        metrics dict of floats-to-be).
+        """
+        c = self.config
+        b, t = actions.shape
+        current = frames[:, -1]  # [B, 3, H, W]
+        latents = self.encode(frames.flatten(0, 1)).unflatten(0, (b, t))  # [B, T, N, D]
+        mask_ratio = self.autoencoder.draw_mask_ratio() if self.training else 0.0
+        if mask_ratio > 0:
+            recon_logits, recon_mask = self.autoencoder.reconstruction_logits(current, mask_ratio)
+        else:  # reuse the unmasked encoding of the current frame
+            recon_logits, recon_mask = self.decode(latents[:, -1]), None
+        predicted, predicted_logits = self.predict_for_loss(
+            self.predictor, latents, actions)  # [B, N, D], [B, 3, H, W]
+        with torch.no_grad():
+            target_latents = self.encode(next_frames)  # [B, N, D], a fixed target
+        recon = self.pixel_loss(recon_logits, current, recon_mask)  # [B]
+        prediction = self.pixel_loss(predicted_logits, next_frames)  # [B]
+        latent = (predicted.float() - target_latents.float()).pow(2).mean(dim=(1, 2))  # [B]
+        log_error = self.predicted_log_error(latents[:, -1], actions[:, -1])
+        uncertainty = (log_error.float() - prediction.detach().clamp_min(1e-8).log()).pow(2)
+        total = (c.reconstruction_weight * recon.mean() + c.prediction_weight * prediction.mean()
+                 + c.latent_weight * latent.mean() + c.uncertainty_weight * uncertainty.mean())
+        metrics = {'reconstruction_loss': recon.mean(), 'prediction_patch_loss': prediction.mean(),
+                   'prediction_latent_loss': latent.mean(), 'uncertainty_loss': uncertainty.mean(),
+                   'mask_ratio': torch.tensor(mask_ratio)}
+        if c.action_weight > 0:
+            action_loss = F.cross_entropy(
+                self.classify_action(latents[:, -1], predicted).float(), actions[:, -1])
+            total = total + c.action_weight * action_loss
+            metrics['prediction_action_loss'] = action_loss
+        with torch.no_grad():
+            k = METRIC_SAMPLES
+            metrics['prediction_explained_variance'] = explained_variance(
+                torch.sigmoid(predicted_logits[:k].float()), next_frames[:k])
+            metrics['reconstruction_explained_variance'] = explained_variance(
+                torch.sigmoid(recon_logits[:k].float()), current[:k])
+        metrics['total_loss'] = total
+        return total, prediction.detach(), metrics
+
+    def predict_for_loss(self, predictor, latents: torch.Tensor, actions: torch.Tensor) -> tuple:
+        """(predicted latents, their pixel logits) with `prediction_trains` applied.
+
+        The predictor always learns from what follows; the encoder only unless 'predictor',
+        the decoder only with 'autoencoder'.
+        """
+        trains = self.config.prediction_trains
+        # The predictor runs in float32 even under bfloat16 autocast: it is the part that learns
+        # "move", and in bf16 seed 1 of the dot world ended 0.011 lower on it at 1,000 steps.
+        # It costs about a tenth of the bf16 speed-up (docs/world_model.md, Throughput).
+        with torch.autocast(latents.device.type, enabled=False):
+            predicted = predictor.predict(
+                (latents.detach() if trains == 'predictor' else latents).float(), actions)
+        with self.frozen_decoder(trains != 'autoencoder'):
+            return predicted, self.decode(predicted)
+
+    @contextlib.contextmanager
+    def frozen_decoder(self, frozen: bool = True):
+        """Inside, decoding passes gradients to its input latents but not to the decoder."""
+        parameters = [p for p in self.autoencoder.parameters() if p.requires_grad] \
+            if frozen else []
+        for parameter in parameters:
+            parameter.requires_grad_(False)
+        try:
+            yield
+        finally:
+            for parameter in parameters:
+                parameter.requires_grad_(True)
+
+    @staticmethod
+    def level_span(level: int) -> int:
+        """Primitive actions in one macro action of `level` (0: a single action)."""
+        return 2 ** level
+
+    def macro_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Action sequences `[B, k]` -> one index per sequence `[B]` (base n_actions)."""
+        weights = self.n_actions ** torch.arange(actions.shape[1], device=actions.device)
+        return (actions * weights).sum(dim=1)
+
+    def level_loss(self, level: int, frames: torch.Tensor, actions: torch.Tensor,
+                   next_frames: torch.Tensor) -> tuple:
+        """Loss of predictor `level` >= 1; returns (loss, mean prediction pixel loss).
+
+        frames `[B, 3, H, W]`, actions `[B, 2**level]`, the frame after them `[B, 3, H, W]`.
+        """
+        c = self.config
+        latents = self.encode(frames)[:, None]  # [B, 1, N, D]
+        macro = self.macro_actions(actions)[:, None]  # [B, 1]
+        predicted, logits = self.predict_for_loss(self.levels[level - 1], latents, macro)
+        prediction = self.pixel_loss(logits, next_frames).mean()
+        with torch.no_grad():
+            target_latents = self.encode(next_frames)
+        latent = (predicted.float() - target_latents.float()).pow(2).mean()
+        return c.prediction_weight * prediction + c.latent_weight * latent, prediction
+
+    def reconstruction_loss(self, images: torch.Tensor) -> tuple:
+        """Autoencoder-only loss on `[B, 3, H, W]` (the quality gate's idle training)."""
+        mask_ratio = self.autoencoder.draw_mask_ratio() if self.training else 0.0
+        logits, mask = self.autoencoder.reconstruction_logits(images, mask_ratio)
+        loss = self.pixel_loss(logits, images, mask).mean()
+        return loss, {'reconstruction_loss': loss, 'mask_ratio': torch.tensor(mask_ratio)}
