@@ -21,14 +21,14 @@ import time
 
 import torch
 
-from devrobot_sim.session_loop import run_session
+from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.cli_support import add_learning_arguments, learning_configs
-from devrobot_world_model.eval_command import make_predict_fn
-from devrobot_world_model.evaluation import evaluate
-from devrobot_world_model.learner import Learner, start_process
-from devrobot_world_model.prediction_api import PredictionModel
+from devrobot_world_model.commands.cli_support import add_learning_arguments, learning_configs
+from devrobot_world_model.commands.eval_command import make_predict_fn
+from devrobot_world_model.evaluation.evaluation import evaluate
+from devrobot_world_model.learning.learner import Learner, start_process
+from devrobot_world_model.model.prediction_api import PredictionModel
 
 
 def scores(learner: Learner, world: ToroidalDotConfig, seed: int) -> dict:

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from devrobot_bringup.session_stats import SessionStats
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.exploration import SelectorPolicy
-from devrobot_sim.session_bag import SessionBagWriter
-from devrobot_sim.session_loop import run_session
+from devrobot_core.bags.session_bag import SessionBagWriter
+from devrobot_core.exploration import SelectorPolicy
+from devrobot_core.selectors import make_selector
+from devrobot_core.session_loop import run_session
+from devrobot_core.session_stats import SessionStats
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
@@ -40,7 +40,7 @@ def main() -> None:
                         help='Step from which growth counts (default: half the run).')
     parser.add_argument('--learn', action='store_true', help='Learn while acting.')
     parser.add_argument('--threads', type=int, default=1, help='torch CPU threads (1).')
-    from devrobot_world_model.cli_support import add_learning_arguments
+    from devrobot_world_model.commands.cli_support import add_learning_arguments
     add_learning_arguments(parser, skip=('checkpoint_every', 'image_size'))
     parser.add_argument('--image-size', type=int, default=32, help='Frame side, px (32).')
     args = parser.parse_args()
@@ -53,9 +53,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         if args.learn:
             import torch
-            from devrobot_world_model.cli_support import learning_configs
-            from devrobot_world_model.learner import Learner, start_process
-            from devrobot_world_model.metrics import MetricsLogger
+            from devrobot_world_model.commands.cli_support import learning_configs
+            from devrobot_world_model.learning.learner import Learner, start_process
+            from devrobot_world_model.learning.metrics import MetricsLogger
             torch.set_num_threads(args.threads)
             if args.updates_per_step == 1.0:  # the flag's default: run free unless asked
                 args.updates_per_step = -1.0

@@ -23,13 +23,13 @@ import torch
 
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.background_trainer import BackgroundTrainer, frozen_copy
-from devrobot_world_model.cli_support import add_learning_arguments, learning_configs
-from devrobot_world_model.learner import start_process
-from devrobot_world_model.model_io import build_model, model_spec
-from devrobot_world_model.policy import WorldModelPolicy
-from devrobot_world_model.replay_buffer import ReplayBuffer
-from devrobot_world_model.trainer import Trainer
+from devrobot_world_model.commands.cli_support import add_learning_arguments, learning_configs
+from devrobot_world_model.learning.background_trainer import BackgroundTrainer, frozen_copy
+from devrobot_world_model.learning.learner import start_process
+from devrobot_world_model.learning.policy import WorldModelPolicy
+from devrobot_world_model.learning.replay_buffer import ReplayBuffer
+from devrobot_world_model.learning.trainer import Trainer
+from devrobot_world_model.model.model_io import build_model, model_spec
 
 WARM_UP = 5  # untimed steps or updates first: one-time costs (allocations, kernel choices)
 

@@ -9,15 +9,14 @@ import time
 from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
-from devrobot_bringup.session_stats import format_summary, SessionStats
-from devrobot_sim.action_selectors import make_selector
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments, \
-    config_to_dict
-from devrobot_sim.errors import UsageError
-from devrobot_sim.exploration import SelectorPolicy
-from devrobot_sim.interactive import InteractivePolicy, terminal_ask
-from devrobot_sim.session_loop import run_session
-from devrobot_sim.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments, config_to_dict
+from devrobot_core.errors import UsageError
+from devrobot_core.exploration import SelectorPolicy
+from devrobot_core.interactive import InteractivePolicy, terminal_ask
+from devrobot_core.selectors import make_selector
+from devrobot_core.session_loop import run_session
+from devrobot_core.session_stats import format_summary, SessionStats
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
 
@@ -186,8 +185,8 @@ def build_policy(config: RunConfig, robot, learner, args: argparse.Namespace):
 def build_learner(config: RunConfig, robot, out: Path, args: argparse.Namespace):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
     try:
-        from devrobot_world_model.cli_support import learning_configs
-        from devrobot_world_model.learner import Learner, start_process
+        from devrobot_world_model.commands.cli_support import learning_configs
+        from devrobot_world_model.learning.learner import Learner, start_process
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
     learner_config, model_configs = learning_configs(
@@ -206,7 +205,7 @@ def open_metrics_log(config: RunConfig, out: Path, learner):
     if learner is None:
         return None
     from dataclasses import asdict
-    from devrobot_world_model.metrics import MetricsLogger
+    from devrobot_world_model.learning.metrics import MetricsLogger
     return MetricsLogger(out, learner.config.wandb_project or None, learner.config.wandb_mode,
                          config=asdict(learner.config))
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from devrobot_sim.action_timing import ActionTimer
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.session_loop import run_session, selection_metrics
+from devrobot_core.action_timing import ActionTimer
+from devrobot_core.interactive import StopRequested
+from devrobot_core.session_loop import run_session, selection_metrics
 from devrobot_sim.sim_robot import SimRobot
 
 

@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from devrobot_world_model.background_trainer import BackgroundTrainer
+from devrobot_world_model.learning.background_trainer import BackgroundTrainer
 
 
 class CountingTrainer:

@@ -115,8 +115,8 @@ def test_bench_measures_training_in_the_precision_asked_for(capsys, monkeypatch)
 def test_bench_compiled_training_traces_the_model_and_matches_eager(tmp_path, monkeypatch):
     """The CUDA `torch.compile` figure's code path, traced here with a backend needing no GPU."""
     import torch
-    from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner
 
     args = parse(bench_command, ['--image-size', '16', '--precision', 'fp32'] + TINY_FLAGS)
     learner_config, model_configs = learning_configs(args, checkpoint_every=0)

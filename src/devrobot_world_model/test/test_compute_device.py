@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_world_model.compute_device import resolve_device
-from devrobot_world_model.learner import Learner, LearnerConfig
-from devrobot_world_model.prediction_api import load
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.model.compute_device import resolve_device
+from devrobot_world_model.model.prediction_api import load
 from test_learner import drive, FAST, make_learner, tiny_robot
 from tiny_models import tiny_configs
 

@@ -11,8 +11,8 @@ from devrobot_core.errors import UsageError
 from devrobot_core.motor import MotorCommand
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model import eval_command
-from devrobot_world_model.learner import Learner, LearnerConfig
+from devrobot_world_model.commands import eval_command
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
 from tiny_models import tiny_configs
 
 SMALL_FLAGS = ['--states', '16', '--image-size', '64', '--dot-radius', '3',
@@ -139,7 +139,7 @@ def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, ca
     from devrobot_core.motor import Transition
     from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
-    from devrobot_world_model.learner import Learner, LearnerConfig
+    from devrobot_world_model.learning.learner import Learner, LearnerConfig
     from tiny_models import tiny_configs
 
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from devrobot_sim.motor import MotorStatus, Transition
-from devrobot_sim.session_loop import run_session
+from devrobot_core.motor import MotorStatus, Transition
+from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.learning.checkpoint_io import CheckpointError

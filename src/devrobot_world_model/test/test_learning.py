@@ -4,11 +4,11 @@ import numpy as np
 
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.autoencoders import CnnAutoencoderConfig
-from devrobot_world_model.evaluation import action_blind_predictor, evaluate
-from devrobot_world_model.learner import Learner, LearnerConfig, start_process
-from devrobot_world_model.predictors import TransformerPredictorConfig
-from devrobot_world_model.world_model import WorldModelConfig
+from devrobot_world_model.evaluation.evaluation import action_blind_predictor, evaluate
+from devrobot_world_model.learning.learner import Learner, LearnerConfig, start_process
+from devrobot_world_model.model.autoencoders import CnnAutoencoderConfig
+from devrobot_world_model.model.predictors import TransformerPredictorConfig
+from devrobot_world_model.model.world_model import WorldModelConfig
 from test_learner import drive
 
 WORLD = ToroidalDotConfig(image_size=32, dot_radius=2, move_pixels=5, seed=4)

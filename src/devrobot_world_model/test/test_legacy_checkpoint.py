@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import devrobot_world_model
-from devrobot_sim.session_loop import run_session
+from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
-from devrobot_world_model.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.learner import Learner, LearnerConfig
 from tiny_models import tiny_configs
 
 FIXTURES = pathlib.Path(__file__).parent / 'fixtures'

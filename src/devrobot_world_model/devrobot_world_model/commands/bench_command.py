@@ -101,7 +101,7 @@ class SelectTimes:
 
 def act_and_learn(learner, robot, steps: int) -> tuple:
     """(steps per second of the session loop, the trainer's samples/s, select latencies, ms)."""
-    from devrobot_sim.session_loop import run_session
+    from devrobot_core.session_loop import run_session
     times, updates = SelectTimes(), learner.updates
     started = time.perf_counter()
     run_session(robot, learner.policy, steps, learner=learner, logger=times)
@@ -113,8 +113,8 @@ def act_and_learn(learner, robot, steps: int) -> tuple:
 
 def main(args: argparse.Namespace) -> int:
     import torch
-    from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner, start_process
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner, start_process
 
     if args.train_updates < 1 or args.act_steps < 1 or args.threads < 1:
         raise UsageError('--train-updates, --act-steps and --threads must be at least 1')

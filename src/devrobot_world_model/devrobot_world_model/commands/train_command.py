@@ -14,10 +14,10 @@ import json
 import pathlib
 import time
 
-from devrobot_sim.config_fields import add_config_arguments, config_from_arguments
-from devrobot_sim.errors import UsageError
-from devrobot_sim.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.plateau import (
+from devrobot_core.config_fields import add_config_arguments, config_from_arguments
+from devrobot_core.errors import UsageError
+from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
+from devrobot_world_model.learning.plateau import (
     EPOCH_LOSS_KEY, epoch_loss, PlateauConfig, PlateauDetector)
 
 
@@ -62,8 +62,8 @@ def bag_action_space(sessions: list) -> tuple:
 
 def bags_image_size(paths: list) -> int:
     """The side of the frames in the first bag, px (the model is built for it)."""
-    from devrobot_sim.motor import Frame
-    from devrobot_sim.session_bag import read_session
+    from devrobot_core.motor import Frame
+    from devrobot_core.bags.session_bag import read_session
     for event in read_session(paths[0])[1]:
         if isinstance(event, Frame):
             return int(event.pixels.shape[0])
@@ -71,12 +71,12 @@ def bags_image_size(paths: list) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from devrobot_sim.session_bag import read_session, SessionBagError
-    from devrobot_sim.transitions import transitions_from_events
+    from devrobot_core.bags.session_bag import read_session, SessionBagError
+    from devrobot_core.transitions import transitions_from_events
     from dataclasses import asdict
-    from devrobot_world_model.cli_support import learning_configs
-    from devrobot_world_model.learner import Learner, start_process
-    from devrobot_world_model.metrics import MetricsLogger
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.learning.learner import Learner, start_process
+    from devrobot_world_model.learning.metrics import MetricsLogger
 
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')

@@ -24,17 +24,17 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from devrobot_sim.config_fields import setting
-from devrobot_sim.motor import action_index, MotorStatus, Transition
-from devrobot_world_model import learner_checkpoint, lr_schedule
-from devrobot_world_model.background_trainer import BackgroundTrainer
-from devrobot_world_model.compute_device import DEVICE_HELP, resolve_device
-from devrobot_world_model.cpu_memory import keep_freed_memory
-from devrobot_world_model.model_io import build_model
-from devrobot_world_model.policy import QualityGate, WorldModelPolicy
-from devrobot_world_model.precision import PRECISIONS, use_bf16
-from devrobot_world_model.replay_buffer import ReplayBuffer
-from devrobot_world_model.trainer import Trainer
+from devrobot_core.config_fields import setting
+from devrobot_core.motor import action_index, MotorStatus, Transition
+from devrobot_world_model.learning import learner_checkpoint, lr_schedule
+from devrobot_world_model.learning.background_trainer import BackgroundTrainer
+from devrobot_world_model.learning.cpu_memory import keep_freed_memory
+from devrobot_world_model.learning.policy import QualityGate, WorldModelPolicy
+from devrobot_world_model.learning.replay_buffer import ReplayBuffer
+from devrobot_world_model.learning.trainer import Trainer
+from devrobot_world_model.model.compute_device import DEVICE_HELP, resolve_device
+from devrobot_world_model.model.model_io import build_model
+from devrobot_world_model.model.precision import PRECISIONS, use_bf16
 
 FREE_RUNNING = -1  # updates_per_step: no replay ratio
 

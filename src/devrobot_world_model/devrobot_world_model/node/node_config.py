@@ -88,7 +88,7 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
         from devrobot_core.exploration import SelectorPolicy
         return SelectorPolicy(make_selector(learner_config.policy, len(commands),
                                             learner_config.seed))
-    from devrobot_world_model.learner import Learner, start_process
+    from devrobot_world_model.learning.learner import Learner, start_process
     start_process(learner_config.seed)  # the node's composition root: once, before the model
     if not config.learning:
         learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,

@@ -21,18 +21,18 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import UInt8
 from std_srvs.srv import Trigger
 
-from devrobot_sim.conversions import (build_motor_command, frame_from_image,
-                                      motor_outcome_from_msg, ros_message_classes)
-from devrobot_sim.exploration import ExplorationCore
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.node_support import declare_config, spin_node
-from devrobot_world_model.command_watch import overdue
-from devrobot_world_model.inspection_publisher import InspectionPublisher
-from devrobot_world_model.learner import LearnerConfig
-from devrobot_world_model.metrics import MetricsLogger
-from devrobot_world_model.node_config import build_policy, WorldModelNodeConfig
-from devrobot_world_model.proposal_gate import NothingProposed, ProposalGate
-from devrobot_world_model.world_model import CONFIG_CLASSES
+from devrobot_core.conversions import (build_motor_command, frame_from_image,
+                                       motor_outcome_from_msg, ros_message_classes)
+from devrobot_core.exploration import ExplorationCore
+from devrobot_core.interactive import StopRequested
+from devrobot_core.ros.node_support import declare_config, spin_node
+from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.learning.metrics import MetricsLogger
+from devrobot_world_model.model.world_model import CONFIG_CLASSES
+from devrobot_world_model.node.command_watch import overdue
+from devrobot_world_model.node.inspection_publisher import InspectionPublisher
+from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
+from devrobot_world_model.node.proposal_gate import NothingProposed, ProposalGate
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 

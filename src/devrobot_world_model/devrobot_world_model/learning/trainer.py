@@ -20,12 +20,12 @@ import warnings
 import numpy as np
 import torch
 
-from devrobot_world_model import lr_schedule
-from devrobot_world_model.level_strategy import GrowingLevels
-from devrobot_world_model.metrics import StreakCounter
-from devrobot_world_model.pixel_losses import to_unit_images
-from devrobot_world_model.training import (
+from devrobot_world_model.learning import lr_schedule
+from devrobot_world_model.learning.level_strategy import GrowingLevels
+from devrobot_world_model.learning.metrics import StreakCounter
+from devrobot_world_model.learning.training import (
     make_optimizer, train_autoencoder_step, train_step)
+from devrobot_world_model.model.pixel_losses import to_unit_images
 
 
 class Trainer:

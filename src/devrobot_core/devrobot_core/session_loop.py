@@ -19,10 +19,10 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from devrobot_sim.action_timing import ActionTimer
-from devrobot_sim.interactive import StopRequested
-from devrobot_sim.motor import Transition
-from devrobot_sim.session_bag import CtrlCDeferred
+from devrobot_core.action_timing import ActionTimer
+from devrobot_core.bags.session_bag import CtrlCDeferred
+from devrobot_core.interactive import StopRequested
+from devrobot_core.motor import Transition
 
 
 class NullRecorder:

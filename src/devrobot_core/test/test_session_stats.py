@@ -5,8 +5,8 @@ import statistics
 import numpy as np
 import pytest
 
-from devrobot_bringup import session_stats
-from devrobot_bringup.session_stats import format_summary, SessionStats
+from devrobot_core import session_stats
+from devrobot_core.session_stats import format_summary, SessionStats
 
 
 def test_running_figures_match_the_exact_ones():

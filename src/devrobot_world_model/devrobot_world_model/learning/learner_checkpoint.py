@@ -19,9 +19,9 @@ import pathlib
 
 import numpy as np
 
-from devrobot_world_model import checkpoint_io
-from devrobot_world_model.model_io import check_action_space, checkpoint_payload, model_spec
-from devrobot_world_model.world_model import ModelSpec
+from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.model.model_io import check_action_space, checkpoint_payload, model_spec
+from devrobot_world_model.model.world_model import ModelSpec
 
 
 def find(folder) -> dict | None:

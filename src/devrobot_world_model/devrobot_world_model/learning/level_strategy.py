@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from devrobot_world_model.training import train_level_step
+from devrobot_world_model.learning.training import train_level_step
 
 
 class LevelStrategy(Protocol):

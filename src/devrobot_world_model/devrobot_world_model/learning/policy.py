@@ -16,8 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from devrobot_sim.action_selectors import make_selector
-from devrobot_world_model.pixel_losses import to_uint8_images, to_unit_images
+from devrobot_core.selectors import make_selector
+from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 
 
 class WorldModelPolicy:
