@@ -27,7 +27,8 @@ import torch
 from devrobot_core.config_fields import setting
 from devrobot_core.motor import action_index, MotorStatus, Transition
 from devrobot_world_model.learning import learner_checkpoint, lr_schedule
-from devrobot_world_model.learning.background_trainer import BackgroundTrainer
+from devrobot_world_model.learning.background_trainer import (BackgroundTrainer, copy_weights,
+                                                               frozen_copy)
 from devrobot_world_model.learning.cpu_memory import keep_freed_memory
 from devrobot_world_model.learning.policy import QualityGate, WorldModelPolicy
 from devrobot_world_model.learning.replay_buffer import ReplayBuffer
@@ -160,6 +161,7 @@ class Learner:
         self.policy = QualityGate(policy, config.quality_threshold) if config.quality_gate \
             else policy
         self._saved_at_updates = self.trainer.updates
+        self._inspection_model = None
 
     # -- what the session loop calls --------------------------------------------------------
 
@@ -205,6 +207,22 @@ class Learner:
     def inspect(self, pixels: np.ndarray) -> dict:
         """Reconstruction, predicted next frame per action, scores (see WorldModelPolicy)."""
         return self.policy.inspect(pixels)
+
+    def inspection_weights(self):
+        """A private copy of the actor's current weights, for `inspect_with` on another thread.
+
+        The copy is made at once (a memory copy); the slow inspection then holds no lock the
+        actor or the trainer waits on.
+        """
+        with self.background.weights() as (model, _):  # never copy the model in training
+            if self._inspection_model is None:
+                self._inspection_model = frozen_copy(model)
+            else:
+                copy_weights(self._inspection_model, model)
+        return self._inspection_model
+
+    def inspect_with(self, model, pixels: np.ndarray) -> dict:
+        return self.policy.inspect_with(model, pixels)
 
     def scores(self, pixels: np.ndarray) -> list:
         return self.policy.scores(pixels)

@@ -78,25 +78,40 @@ class WorldModelPolicy:
             images = unit_images(pixels[None], model)
             return float(model.pixel_loss(model.decode(latents), images).mean())
 
-    @torch.no_grad()
     def inspect(self, pixels: np.ndarray) -> dict:
         """Reconstruction, the predicted next frame per action, and the per-action scores.
 
         With a predictor history above 1, the frames and actions of the last transitions
         remembered come before `pixels` (the frame that followed them).
         """
-        n = len(self.action_space)
         with self._weights() as (model, version):
-            latents, scores = self._encode(model, version, pixels)  # [1, N, D]
-            if self._context:
-                past = np.stack([frame for frame, _ in self._context])
-                latents = torch.cat([model.encode(unit_images(past, model)), latents])
-            past_actions = torch.tensor([action for _, action in self._context],
-                                        dtype=torch.int64)
-            actions = torch.cat([past_actions.expand(n, -1), torch.arange(n)[:, None]], dim=1)
-            history = latents[None].expand(n, -1, -1, -1)  # [A, T, N, D]
-            predicted = model.decode(model.predict(history, actions.to(latents.device)))
-            reconstruction = model.decode(latents[-1:])
+            self._encode(model, version, pixels)
+            return self.inspect_with(model, pixels)
+
+    @torch.no_grad()
+    def inspect_with(self, model, pixels: np.ndarray) -> dict:
+        """`inspect` with the weights of `model` (a copy owned by the caller's thread).
+
+        The frame's encoding from its selection is reused when `pixels` is the frame last
+        selected on (even by slightly older weights: it only feeds the pictures).
+        """
+        n = len(self.action_space)
+        cached = self._encoded
+        if cached is not None and cached[0] is pixels:
+            latents, scores = cached[2], cached[3]
+        else:
+            latents = model.encode(unit_images(pixels[None], model))
+            scores = [float(v) for v in model.predicted_log_error(
+                latents.expand(n, -1, -1), torch.arange(n, device=latents.device))]
+        context = list(self._context)
+        if context:
+            past = np.stack([frame for frame, _ in context])
+            latents = torch.cat([model.encode(unit_images(past, model)), latents])
+        past_actions = torch.tensor([action for _, action in context], dtype=torch.int64)
+        actions = torch.cat([past_actions.expand(n, -1), torch.arange(n)[:, None]], dim=1)
+        history = latents[None].expand(n, -1, -1, -1)  # [A, T, N, D]
+        predicted = model.decode(model.predict(history, actions.to(latents.device)))
+        reconstruction = model.decode(latents[-1:])
         images = to_uint8_images(torch.sigmoid(torch.cat([reconstruction, predicted]))).cpu()
         return {'reconstruction': images[0].numpy(),
                 'predictions': [image.numpy() for image in images[1:]], 'scores': scores}
