@@ -4,14 +4,16 @@
 callback acts at once); `observe` and `idle` only enqueue, and one worker thread feeds them to
 the policy in arrival order, so a slow update never delays a callback and, the queue being
 unbounded, no transition is lost while the learner is busy (a replayed bag is learned whole).
-Policy calls are serialised by one lock: the worker holds it only while the policy takes a
-transition in (a free-running learner's `observe` is a replay-buffer copy; its updates run on
-the learner's own thread), so `select` waits at most that long.
+A free-running learner (no replay ratio: the node's) is safe to call from both threads at
+once: `select` never waits for `observe`. A learner with a ratio (learning off: a ratio of 0,
+inline) keeps one version counter for acting and learning, so its calls are serialised by a
+lock; its `observe` then trains nothing and returns at once.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 
 
@@ -20,7 +22,8 @@ class LearningQueue:
 
     def __init__(self, policy):
         self.policy = policy
-        self.lock = threading.Lock()  # one policy call at a time
+        paced = getattr(policy, 'free_running', True) is False
+        self.lock = threading.Lock() if paced else contextlib.nullcontext()
         self.learned = 0  # transitions handed to the policy's observe
         self._jobs = collections.deque()
         self._metrics: dict = {}
