@@ -1,4 +1,4 @@
-"""The node graph's pace in real time: does acting ever wait for learning?
+"""The node graph's pace in real time: whether acting ever waits for learning.
 
 Run: .venv/bin/python benchmarks/graph_pace.py [--seconds 60] [--robot sim|jetbot] [--load]
 [--replay] [--image-size 224]. Builds the graph in this process on the rclpy test double,
@@ -31,8 +31,7 @@ import time
 
 import numpy as np
 
-from devrobot_core.conversions import (frame_from_image, motor_command_from_msg,
-                                       motor_outcome_from_msg)
+from devrobot_core.conversions import frame_from_image, motor_outcome_from_msg
 from devrobot_core.motor import MotorStatus
 from devrobot_core.testing import rclpy_double
 from devrobot_core.testing.rclpy_double.runtime import Graph

@@ -46,7 +46,7 @@ def build(config, models):
     rng, frame = np.random.default_rng(0), robot.read()
     for _ in range(64):
         index = int(rng.integers(len(robot.action_space)))
-        outcome = robot.send(robot.action_space[index])
+        robot.send(robot.action_space[index])
         next_frame = robot.read()
         replay.add(frame.pixels, index, next_frame.pixels, frame.stamp_ns, next_frame.stamp_ns)
         frame = next_frame

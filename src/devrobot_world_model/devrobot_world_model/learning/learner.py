@@ -27,8 +27,8 @@ import torch
 from devrobot_core.config_fields import setting
 from devrobot_core.motor import action_index, MotorStatus, Transition
 from devrobot_world_model.learning import learner_checkpoint, lr_schedule
-from devrobot_world_model.learning.background_trainer import (BackgroundTrainer, copy_weights,
-                                                               frozen_copy)
+from devrobot_world_model.learning.background_trainer import (
+    BackgroundTrainer, copy_weights, frozen_copy)
 from devrobot_world_model.learning.cpu_memory import keep_freed_memory
 from devrobot_world_model.learning.policy import QualityGate, WorldModelPolicy
 from devrobot_world_model.learning.replay_buffer import ReplayBuffer
