@@ -44,7 +44,6 @@ def test_the_learner_uses_the_node_folders_and_never_trains_when_learning_is_off
     learner = build_policy(config, LearnerConfig(quality_gate=True))
     try:
         assert learner.checkpoint_dir == tmp_path / 'ckpt' / 'toroidal_dot'
-        assert learner.run_dir == tmp_path / 'runs' / 'toroidal_dot'
         assert learner.config.updates_per_step == 0.0 and not learner.config.quality_gate
     finally:
         learner.close()
