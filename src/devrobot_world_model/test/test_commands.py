@@ -186,8 +186,8 @@ def test_bench_compiled_training_traces_the_model_and_matches_eager(tmp_path, mo
     from devrobot_world_model.learning.learner import Learner
 
     args = parse(bench_command, ['--image-size', '16', '--precision', 'fp32'] + TINY_FLAGS)
-    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
-    robot = bench_command._sim(16, learner_config.seed)
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
+    robot = bench_command._sim(args, learner_config.seed)
     learner = Learner(robot.action_space, learner_config, model_configs,
                       checkpoint_dir=tmp_path)
     bench_command._fill(learner, robot, 16)

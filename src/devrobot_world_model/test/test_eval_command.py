@@ -8,7 +8,7 @@ import pytest
 
 import devrobot_world_model
 from devrobot_core.errors import UsageError
-from devrobot_core.motor import MotorCommand
+from devrobot_core.motor import MotorCommand, Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.commands import eval_command
@@ -175,6 +175,8 @@ def test_an_unknown_device_is_a_usage_error(tmp_path):
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     learner = Learner(robot.action_space, LearnerConfig(image_size=16), tiny_configs(),
                       checkpoint_dir=tmp_path / 'checkpoints')
+    frame = robot.read()  # a learner that has seen no frame saves nothing
+    learner.observe(Transition(frame, robot.send(robot.action_space[0]), robot.read()))
     learner.close()
     with pytest.raises(UsageError, match="cannot load the checkpoint.*device 'tpu'"):
         eval_command.main(parse(['--checkpoint', str(tmp_path / 'checkpoints'), '--device',
