@@ -103,26 +103,29 @@ def test_a_truncated_finished_bag_or_a_folder_without_mcap_is_refused(tmp_path):
         BagIndex(tmp_path / 'empty')
 
 
-def damage_second_chunk(bag) -> None:
-    """Make the second chunk of a bag undecodable (its stated uncompressed size is wrong)."""
+def damage_last_chunk(bag) -> None:
+    """Make the last chunk of a bag undecodable (its stated uncompressed size is wrong).
+
+    The last, not the second: the recorder writes its first chunk at once, before a whole step.
+    """
     path = mcap_file(bag)
     data = bytearray(path.read_bytes())
-    offset, chunks = len(MAGIC), 0
-    while True:
+    offset, last = len(MAGIC), None
+    while offset + RECORD_HEADER.size <= len(data):
         opcode, length = RECORD_HEADER.unpack_from(data, offset)
         if opcode == 0x06:
-            chunks += 1
-            if chunks == 2:
-                size_field = offset + RECORD_HEADER.size + 16  # after start and end times
-                data[size_field:size_field + 8] = (12345).to_bytes(8, 'little')
-                path.write_bytes(bytes(data))
-                return
+            last = offset
+        if opcode == 0x02:  # the footer
+            break
         offset += RECORD_HEADER.size + length
+    size_field = last + RECORD_HEADER.size + 16  # after start and end times
+    data[size_field:size_field + 8] = (12345).to_bytes(8, 'little')
+    path.write_bytes(bytes(data))
 
 
 def test_damage_inside_a_chunk_keeps_the_steps_before_it(tmp_path):
     record_session(tmp_path / 'bag', steps=80, size=128)
-    damage_second_chunk(tmp_path / 'bag')
+    damage_last_chunk(tmp_path / 'bag')
     bag = BagIndex(tmp_path / 'bag')  # the file's structure is whole
     with pytest.raises(BagError, match='damaged chunk'):
         while not bag.complete:

@@ -141,12 +141,12 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError('--epochs must be at least 1')
     learner_config, model_configs = learning_configs(args, policy='random', actor_lag_steps=0)
     bags = [readable_path(path, '--bag') for path in args.bag]
-    out = writable_folder(args.out, '--out')
-    try:
+    try:  # a bag it cannot use is refused before the run folder is made
         sessions = [read_session(path, args.allow_partial)[0] for path in bags]
         image_size = bags_image_size(bags, args.allow_partial)
     except SessionBagError as error:
         raise UsageError(str(error)) from None
+    out = writable_folder(args.out, '--out')
     for session in sessions:
         if session.damage:
             print(f'devrobot train: {session.damage}; training on its readable part',
