@@ -4,11 +4,12 @@ Run: .venv/bin/python benchmarks/learning_curve.py --seed 0 --at 500 1000 [model
 e.g. `--model.autoencoder vit --steps 3000 --at 1000 2000 3000`. Every flag of `devrobot train`'s
 learner and model configs is accepted. One JSON line per evaluation point.
 
-Protocol (issue 3's targets): the random policy drives a simulator seeded with `--seed`
-(dot radius 5, 27 px moves, 224 px), the learner (also seeded with `--seed`) learns online, and
-at each `--at` step the model is scored with `evaluation.evaluate` on 512 fresh states drawn
-from seed `1000 + seed`. Targets: both actions' R² >= 0.95, median position error <= 0.5 px and
-action discrimination >= 99 % within 1,000 steps (default model); R² >= 0.9 within 3,000 (ViT).
+Protocol: the random policy drives a simulator seeded with `--seed` (dot radius 5, 27 px moves,
+`--image-size` px) in the session loop of `devrobot run`, the learner (also seeded with
+`--seed`) learns online, and at each `--at` step the model is scored with `evaluation.evaluate`
+on 512 fresh states drawn from seed `1000 + seed`. Targets: both actions' R² >= 0.95, median
+position error <= 0.5 px and action discrimination >= 99 % within 1,000 steps (default model);
+R² >= 0.9 within 3,000 (ViT).
 `loop_s` is the wall time of the loop without the evaluations; it depends on what else runs.
 `reconstruction_r2` is the autoencoder's own R² on the same states, the ceiling of prediction.
 """
@@ -20,14 +21,13 @@ import time
 
 import torch
 
-from devrobot_core.motor import Transition
+from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.commands.cli_support import add_learning_arguments, learning_configs
 from devrobot_world_model.commands.eval_command import make_predict_fn
 from devrobot_world_model.evaluation.evaluation import evaluate
-from devrobot_world_model.learning.learner import Learner
-from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.learning.learner import Learner, start_process
 from devrobot_world_model.model.prediction_api import PredictionModel
 
 
@@ -58,22 +58,24 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     seed = args.seed if args.seed is not None else 0
     config, models = learning_configs(args, policy='random', seed=seed, checkpoint_every=0)
-    world = ToroidalDotConfig(seed=seed)
+    start_process(seed)
+    world = ToroidalDotConfig(seed=seed, image_size=config.image_size)
     robot = SimRobot(world)
-    learner = Learner(robot.action_space, config, models, logger=RecordingLogger())
-    frame, loop_s = robot.read(), 0.0
-    for step in range(1, args.steps + 1):
-        started = time.perf_counter()
-        index, _ = learner.select(frame.pixels)
-        outcome = robot.send(robot.action_space[index])
-        next_frame = robot.read()
-        learner.observe(Transition(frame, outcome, next_frame))
-        frame = next_frame
-        loop_s += time.perf_counter() - started
+    learner = Learner(robot.action_space, config, models)
+    started, evaluating_s = time.perf_counter(), 0.0
+
+    def evaluate_at(step):
+        nonlocal evaluating_s
         if step in args.at:
-            figures = {k: round(v, 4) for k, v in scores(learner, world, seed).items()}
+            with learner.quiet():  # every transition so far learned
+                paused = time.perf_counter()
+                figures = {k: round(v, 4) for k, v in scores(learner, world, seed).items()}
+                evaluating_s += time.perf_counter() - paused
+            loop_s = time.perf_counter() - started - evaluating_s
             print(json.dumps({'seed': seed, 'step': step, 'loop_s': round(loop_s), **figures}),
                   flush=True)
+    run_session(robot, learner.policy, args.steps, learner=learner, on_step=evaluate_at)
+    learner.close()
 
 
 if __name__ == '__main__':

@@ -61,26 +61,27 @@ def held_out_metrics(predict_fn, sim_config, states: int = CHECK_STATES, seed: i
 
 
 class HeldOutCheck:
-    """Every `every` steps, the learner's current model on held-out simulator states.
+    """Every `every` steps of the session, the learner's current model on held-out states.
 
-    The `eval/...` figures go into the learner's metrics (metrics.jsonl, wandb).
+    The model checked is a private copy of the weights the learner acts with
+    (`inspection_weights`), so the trainer goes on meanwhile. The `eval/...` figures go to
+    `logger` (metrics.jsonl, wandb) at the learner's step.
     """
 
-    def __init__(self, learner, sim_config, every: int, seed: int,
+    def __init__(self, learner, logger, sim_config, every: int, seed: int,
                  states: int = CHECK_STATES):
-        self.learner, self.sim_config, self.every = learner, sim_config, every
-        self.seed, self.states = seed, states
+        self.learner, self.logger, self.sim_config = learner, logger, sim_config
+        self.every, self.seed, self.states = every, seed, states
 
     def __call__(self, steps: int) -> dict | None:
         learner = self.learner
-        if self.every <= 0 or steps % self.every or learner.model is None \
-                or learner.logger is None:
+        if self.every <= 0 or steps % self.every or self.logger is None:
             return None
         from devrobot_world_model.model.prediction_api import PredictionModel
-        model = PredictionModel(learner.model, learner.action_space)
+        model = PredictionModel(learner.inspection_weights(), learner.action_space)
         predict_fn = make_predict_fn(model, ToroidalDotWorld(self.sim_config).action_space)
         metrics = held_out_metrics(predict_fn, self.sim_config, self.states, self.seed)
-        learner.logger.log(metrics, learner.steps)
+        self.logger.log(metrics, learner.steps)
         return metrics
 
 

@@ -2,7 +2,9 @@
 
 The run folder gets `config.yaml` (every setting the run used, as a ROS parameter file that
 `--config` reads back), `stats.json`, `bags/`, and with `--learn` `checkpoints/`,
-`metrics.jsonl` and `report.html`.
+`metrics.jsonl` and `report.html`. The session loop (`devrobot_core.session_loop`) drives the
+robot with the policy (the learner's, with --learn) and hands every transition to the learner;
+on the simulator a held-out check runs every --eval-every steps.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ import time
 from pathlib import Path
 
 from devrobot_bringup.run_config import RunConfig
-from devrobot_bringup.runner import run_session
 from devrobot_core.bags.session_bag import CtrlCDeferred, SessionBagConfig, SessionBagError
 from devrobot_core.bags.session_storage import DiskBudget, SessionStorageConfig
 from devrobot_core.config_fields import (add_config_group, config_from_arguments, config_to_dict,
                                          parameter_values)
 from devrobot_core.durable_files import write_atomically
 from devrobot_core.errors import FatalError, UsageError
-from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.exploration import SelectorPolicy
 from devrobot_core.interactive import InteractivePolicy, terminal_ask
 from devrobot_core.selectors import make_selector
+from devrobot_core.session_loop import run_session
 from devrobot_core.session_stats import format_summary, SessionStats
 from devrobot_core.parameter_file import CONFIG_FILE, JETBOT_NODE, save_run_config, SIM_NODE, \
     WORLD_MODEL_NODE
@@ -49,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 SECTION = 'devrobot_run'  # this command's own settings in a parameter file
-# Set once for the whole run: the learner takes them from RunConfig and the simulator's seed.
-SHARED_FLAGS = ('policy', 'seed', 'wandb_project')
+# Set once for the whole run: the learner takes them from RunConfig and the robot (the
+# simulator's --sim.image-size).
+SHARED_FLAGS = ('policy', 'seed', 'wandb_project', 'image_size')
 
 
 def main(args: argparse.Namespace) -> int:
@@ -62,33 +65,38 @@ def main(args: argparse.Namespace) -> int:
     robot = build_robot(config, args)
     learning = learning_setup(config, robot, args) if config.learn else None
     budget_config = storage_config(args)
-    policy = build_policy(config, robot, out, args, learning)
+    learner = build_learner(robot, out, learning) if learning is not None else None
+    policy = build_policy(config, robot, learner, args)
     save_run_config(out, resolved_sections(config, robot, budget_config, learning),
                     CONFIG_HEADER)
+    logger = open_metrics_log(out, learner)
     bag_path = new_bag_path(out / 'bags')
     stats = SessionStats(len(robot.action_space))
     progress = make_progress(config)
     budget = make_disk_budget(budget_config, out / 'bags', bag_path)
-    held_out = make_held_out_check(config, robot, policy)
+    held_out = make_held_out_check(config, robot, learner, logger)
 
-    def on_step(stats):
+    def on_step(step):
         progress.step(stats)
         if budget is not None:
             budget.check()
         if held_out is not None:
-            held_out(stats.steps)
+            held_out(step)
     recording_error = stats_error = ''
+    started = time.perf_counter()
     try:
         robot.connect()
         session_config = {'run': config_to_dict(config), 'robot': robot_config_dict(robot)}
         try:
             with open_recorder(bag_path, robot.robot_type, robot.action_space,
                                session_config, bag_config) as recorder:
-                run_session(robot, ExplorationCore(robot.action_space, policy), config.steps,
-                            recorder, stats, robot_clock(robot), on_step=on_step)
+                run_session(robot, policy, config.steps, recorder, learner, logger, stats,
+                            robot_clock(robot), on_step,
+                            first_step=learner.steps if learner is not None else 0)
         except SessionBagError as error:  # a full disk: the bag keeps what reached it
             recording_error = str(error)
-        last_pixels = robot.read().pixels if config.learn and not recording_error else None
+        last_pixels = robot.read().pixels if learner is not None and not recording_error \
+            else None
     finally:
         with CtrlCDeferred():  # a second Ctrl-C waits for the motors and the statistics
             progress.close()
@@ -96,14 +104,20 @@ def main(args: argparse.Namespace) -> int:
             stats_error = write_stats(out, stats)
         if stats_error and sys.exc_info()[0] is not None:
             print_note(stats_error)  # the error on its way out is the one to report
-        if hasattr(policy, 'close'):
-            policy.close()  # a learner saves its checkpoint
+        try:
+            if learner is not None:
+                learner.close()  # finishes its updates and saves the checkpoint
+        finally:
+            if logger is not None:
+                logger.close()
     if recording_error or stats_error:
         raise FatalError('; '.join(e for e in (recording_error, stats_error) if e))
     print(format_summary(stats.summary()))
+    if learner is not None and learner.free_running:
+        print(format_rates(stats.steps, time.perf_counter() - started, learner.throughput()))
     outputs = {'configuration': out / CONFIG_FILE, 'statistics': out / 'stats.json'}
-    if config.learn:
-        outputs.update(report_learning(config, robot, policy, out, last_pixels))
+    if learner is not None:
+        outputs.update(report_learning(config, robot, learner, out, last_pixels))
     outputs['session bag'] = bag_path  # last: the line a script or a person looks for
     for name, path in outputs.items():
         print(f'{name}: {path}')
@@ -144,13 +158,19 @@ def report_learning(config: RunConfig, robot, learner, out: Path, last_pixels) -
             'report': write_learning_report(out, learner, last_pixels, result)}
 
 
-def make_held_out_check(config: RunConfig, robot, policy):
+def format_rates(steps: int, wall_s: float, learner: dict) -> str:
+    """Acting and learning rates of a run without a replay ratio (they share the computer)."""
+    return (f"acting: {steps / wall_s:.2f} steps/s; learner: {learner['updates']} updates, "
+            f"{learner['learner_samples_per_s']:.1f} samples/s")
+
+
+def make_held_out_check(config: RunConfig, robot, learner, logger):
     """The periodic held-out check of a learning run on the simulator, or None."""
-    if not config.learn or robot.robot_type != 'toroidal_dot' or config.eval_every <= 0:
+    if learner is None or robot.robot_type != 'toroidal_dot' or config.eval_every <= 0:
         return None
     from devrobot_bringup.learning_report import HeldOutCheck
-    learner = getattr(policy, 'inner', policy)  # inside the interactive wrapper, if any
-    return HeldOutCheck(learner, robot.config, config.eval_every, seed=robot.config.seed + 1)
+    return HeldOutCheck(learner, logger, robot.config, config.eval_every,
+                        seed=robot.config.seed + 1)
 
 
 def storage_config(args: argparse.Namespace) -> SessionStorageConfig:
@@ -229,10 +249,9 @@ def build_robot(config: RunConfig, args: argparse.Namespace):
     raise UsageError(f"unknown robot {config.robot!r}: expected 'sim' or 'jetbot'")
 
 
-def build_policy(config: RunConfig, robot, out: Path, args: argparse.Namespace,
-                 learning: tuple | None = None):
-    if config.learn:
-        policy = build_learner(robot, out, learning)
+def build_policy(config: RunConfig, robot, learner, args: argparse.Namespace):
+    if learner is not None:
+        policy = learner.policy
     else:
         try:
             policy = SelectorPolicy(make_selector(config.policy_spec(), len(robot.action_space),
@@ -251,28 +270,45 @@ def learning_setup(config: RunConfig, robot, args: argparse.Namespace) -> tuple:
         from devrobot_world_model.commands.cli_support import learning_configs
     except ImportError as error:
         raise UsageError(f'--learn needs the world model and torch: {error}') from None
-    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)  # the simulator's
-    return learning_configs(args, image_size, len(robot.action_space),
+    return learning_configs(args, robot_image_size(robot, args), len(robot.action_space),
                             policy=config.policy_spec(), seed=args.seed or 0,
                             wandb_project=config.wandb_project)
 
 
 def build_learner(robot, out: Path, learning: tuple):
     """The world model, resumed from `out/checkpoints` when a previous run left one."""
-    from devrobot_world_model.learning.learner import Learner
+    from devrobot_world_model.learning.learner import Learner, start_process
+    from devrobot_world_model.learning.learner_checkpoint import ImageSizeError
     learner_config, model_configs = learning
-    image_size = getattr(getattr(robot, 'config', None), 'image_size', None)
+    start_process(learner_config.seed)
     try:
-        learner = Learner(robot.action_space, learner_config, model_configs, run_dir=out)
+        return Learner(robot.action_space, learner_config, model_configs,
+                       checkpoint_dir=out / 'checkpoints')
+    except ImageSizeError as error:  # nothing was written: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out / "checkpoints"} was trained on '
+                         f'{error.trained} px frames, not --image-size {error.asked}: use its '
+                         'size or another --out') from None
     except ValueError as error:  # a bad policy spec, or a checkpoint of another architecture
         raise UsageError(str(error)) from None
-    trained_size = learner.model.spec.image_size if learner.model is not None else None
-    if image_size is not None and trained_size not in (None, image_size):
-        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
-        raise UsageError(f'the checkpoint in {out / "checkpoints"} was trained on '
-                         f'{trained_size} px frames, not --image-size {image_size}: use its '
-                         'size or another --out')
-    return learner
+
+
+def open_metrics_log(out: Path, learner):
+    """metrics.jsonl in the run folder (and wandb with a project) for a learning run.
+
+    The learner gets it too: with wandb, it uploads its prediction grid there.
+    """
+    if learner is None:
+        return None
+    from devrobot_world_model.learning.metrics import MetricsLogger
+    logger = MetricsLogger(out, learner.config.wandb_project or None, learner.config.wandb_mode,
+                           config=dataclasses.asdict(learner.config))
+    learner.logger = logger
+    return logger
+
+
+def robot_image_size(robot, args: argparse.Namespace) -> int:
+    """The side of the robot's square frames, px: its config's, else the --image-size flag."""
+    return int(getattr(getattr(robot, 'config', None), 'image_size', args.image_size))
 
 
 def robot_clock(robot):

@@ -190,7 +190,7 @@ CASES = [
     (LEARN + ['--replay-capacity', '100000000'], 'a replay buffer of 100000000 transitions'),
     (LEARN + ['--epsilon', '2'], 'epsilon in [0, 1]'),
     (LEARN + ['--epsilon', 'nan'], "'nan' is not a finite number"),
-    (LEARN + ['--updates-per-step', '-1'], 'updates_per_step must be >= 0'),
+    (LEARN + ['--updates-per-step', '-2'], 'updates_per_step must be >= 0 or -1'),
     (LEARN + ['--autoencoder-lr', '-1'], 'autoencoder_lr must be at least 0'),
     (LEARN + ['--predictor-lr', 'inf'], "'inf' is not a finite number"),
     (LEARN + ['--lr-floor', '1e999'], "'1e999' is not a finite number"),

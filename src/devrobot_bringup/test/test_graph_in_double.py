@@ -34,7 +34,8 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
     ros = rclpy_double.install(monkeypatch)
     ros.load_params_file(CONFIG)
     ros.overrides['sim_node'].update(SMALL_WORLD)
-    ros.overrides['world_model'].update(TINY_MODEL, checkpoint_root=str(tmp_path / 'ckpt'))
+    ros.overrides['world_model'].update(TINY_MODEL, checkpoint_root=str(tmp_path / 'ckpt'),
+                                        image_size=SMALL_WORLD['image_size'])
     sim_module = rclpy_double.import_fresh(monkeypatch, 'devrobot_sim.sim_node')
     wm_module = rclpy_double.import_fresh(monkeypatch,
                                           'devrobot_world_model.node.world_model_node')
@@ -59,6 +60,8 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
     assert has_checkpoint(tmp_path / 'ckpt' / 'toroidal_dot')
     resumed = wm_module.WorldModelNode()  # a restarted node picks the learning up again
     assert resumed.policy.steps == world_model.policy.steps
-    resumed.policy.logger.close()
+    resumed.close()
+    metrics = (tmp_path / 'runs' / 'toroidal_dot' / 'metrics.jsonl').read_text().splitlines()
+    assert len(metrics) >= 29 and '"train/total_loss"' in metrics[-1]
     assert ros.messages('world_model/reconstruction') and ros.messages('/diagnostics')
     assert ros.messages('world_model/metrics/train/updates')

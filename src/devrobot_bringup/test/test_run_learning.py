@@ -2,6 +2,10 @@
 
 import importlib.util
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -70,3 +74,31 @@ def test_another_image_size_is_refused_before_the_session_and_keeps_both_checkpo
                      'frames, not --image-size 64: use its size or another --out')
     assert folder_state(checkpoints) == before
     assert sorted((out / 'bags').iterdir()) == bags_before  # no session was started
+
+
+def test_ctrl_c_stops_a_learning_run_with_its_checkpoint_saved(tmp_path):
+    out = tmp_path / 'run'
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'devrobot_bringup.cli', 'run', '--learn', '--steps', '100000',
+         '--out', str(out), *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+            (out / 'metrics.jsonl').exists() and len(metrics(out)) > 8):
+        time.sleep(0.1)  # until some steps are learned, the trainer busy in the background
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert (out / 'checkpoints' / 'checkpoint.pt').is_file()
+    logged = metrics(out)[-1]['step']
+    stats = json.loads((out / 'stats.json').read_text())
+    assert stats['steps'] >= logged > 0
+
+
+def test_without_a_replay_ratio_the_run_prints_acting_and_learning_rates(tmp_path, capsys):
+    out = tmp_path / 'run'
+    assert main(['run', '--learn', '--steps', '40', '--out', str(out), *TINY,
+                 '--updates-per-step', '-1']) == 0
+    printed = capsys.readouterr().out
+    rates = [line for line in printed.splitlines() if line.startswith('acting: ')]
+    assert len(rates) == 1 and 'steps/s; learner: ' in rates[0] and 'samples/s' in rates[0]
+    assert metrics(out)[-1]['step'] == 40

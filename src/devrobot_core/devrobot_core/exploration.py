@@ -1,9 +1,11 @@
-"""When to act, and what to learn from: the decision loop shared by the runner and the ROS node.
+"""When to act, and what to learn from, for an event-driven shell: the world-model node.
 
-A driver shell (the no-ROS runner, or the world-model node's callbacks) hands every frame and
-every motor outcome to one `ExplorationCore`. The core asks its policy for a command when the
-robot is free, and turns executed commands into transitions with the one TransitionAssembler,
-so live topics, the runner and bags all learn from the same (frame, command, next frame) data.
+The node's callbacks hand every frame and every motor outcome to one `ExplorationCore`, because
+topics arrive late, out of order or not at all (a synchronous robot uses `session_loop` instead).
+The core asks its policy for a command when the robot is free, and turns executed commands into
+transitions with the one TransitionAssembler, so live topics and bags learn from the same
+(frame, command, next frame) data. As in the session loop, the previous command's transition is
+learned before the next command is selected.
 """
 
 from __future__ import annotations
@@ -49,8 +51,8 @@ class SelectorPolicy:
 class ExplorationCore:
     """Feeds frames and outcomes in; proposes the next command when the robot is free.
 
-    Learning metrics produced along the way are queued; shells drain them with `take_metrics()`
-    to publish or print them.
+    Metrics produced along the way (the learner's and the selection's) wait, merged into one
+    flat dict, until the shell takes them with `take_metrics()` to publish or log them.
     """
 
     def __init__(self, action_space: Sequence[MotorCommand], policy: Policy,
@@ -62,7 +64,7 @@ class ExplorationCore:
         self.in_flight: MotorCommand | None = None
         self.last_action: int | None = None
         self.last_info: dict = {}
-        self._metrics: list = []
+        self._metrics: dict = {}
 
     def on_frame(self, frame: Frame, now_ns: int | None = None) -> MotorCommand | None:
         """Record a frame; return the command to send now (stamped `now_ns`), or None.
@@ -74,15 +76,17 @@ class ExplorationCore:
         self.observe_frame(frame)
         if self.observe_only or self.in_flight is not None:
             return None
+        stamp_ns = frame.stamp_ns if now_ns is None else now_ns
+        # A command about to be stamped now closes the previous one's window for a next frame:
+        # learn from it before choosing (the assembler reads only the stamp).
+        self._learn(self.assembler.add_command(MotorCommand(0.0, 0.0, 0.0, stamp_ns)))
         index, info = self.policy.select(frame.pixels)
         self.last_action, self.last_info = index, info
+        self._metrics.update((k, v) for k, v in info.items() if '/' in k)
         if index is None:
-            self._metrics.append(self.policy.idle(frame.pixels))
+            self._metrics.update(self.policy.idle(frame.pixels))
             return None
-        stamp_ns = frame.stamp_ns if now_ns is None else now_ns
         self.in_flight = self.action_space[index].stamped(stamp_ns)
-        # The new command closes the previous one's window for a next frame: learn from it now.
-        self._learn(self.assembler.add_command(self.in_flight))
         return self.in_flight
 
     def observe_frame(self, frame: Frame) -> None:
@@ -107,10 +111,11 @@ class ExplorationCore:
         """Forget the command in flight (its outcome was lost): the next frame may act again."""
         self.in_flight = None
 
-    def take_metrics(self) -> list:
-        metrics, self._metrics = self._metrics, []
+    def take_metrics(self) -> dict:
+        """The metrics since the last call, one flat dict (the newest value of each key)."""
+        metrics, self._metrics = self._metrics, {}
         return metrics
 
     def _learn(self, transitions) -> None:
         for transition in transitions:
-            self._metrics.append(self.policy.observe(transition))
+            self._metrics.update(self.policy.observe(transition))

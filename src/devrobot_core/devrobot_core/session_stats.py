@@ -1,9 +1,17 @@
-"""What a session did: how often each action ran and how long steps took."""
+"""What a session did: how often each action ran and how long steps took.
+
+Bounded however long the session: mean, standard deviation, min and max are kept as running
+figures; the median is that of the last MEDIAN_WINDOW steps.
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
+
+MEDIAN_WINDOW = 10_000
 
 
 @dataclass
@@ -12,8 +20,12 @@ class SessionStats:
 
     n_actions: int
     counts: list = field(default_factory=list)
-    step_intervals_s: list = field(default_factory=list)
     idle_steps: int = 0  # frames on which the policy chose not to act (quality gate)
+    recent_intervals_s: deque = field(default_factory=lambda: deque(maxlen=MEDIAN_WINDOW))
+    _mean_s: float = 0.0
+    _squares_s: float = 0.0  # sum of squared deviations from the mean (Welford)
+    _min_s: float = math.inf
+    _max_s: float = -math.inf
 
     def __post_init__(self):
         if not self.counts:
@@ -21,7 +33,11 @@ class SessionStats:
 
     def record(self, action: int, interval_s: float) -> None:
         self.counts[action] += 1
-        self.step_intervals_s.append(interval_s)
+        self.recent_intervals_s.append(interval_s)
+        delta = interval_s - self._mean_s
+        self._mean_s += delta / self.steps
+        self._squares_s += delta * (interval_s - self._mean_s)
+        self._min_s, self._max_s = min(self._min_s, interval_s), max(self._max_s, interval_s)
 
     @property
     def steps(self) -> int:
@@ -29,15 +45,14 @@ class SessionStats:
 
     def summary(self) -> dict:
         total = self.steps
-        intervals = self.step_intervals_s
         timing = {}
-        if intervals:
+        if total:
             timing = {
-                'mean': statistics.fmean(intervals),
-                'median': statistics.median(intervals),
-                'min': min(intervals),
-                'max': max(intervals),
-                'std': statistics.pstdev(intervals),
+                'mean': self._mean_s,
+                'median': statistics.median(self.recent_intervals_s),
+                'min': self._min_s,
+                'max': self._max_s,
+                'std': math.sqrt(self._squares_s / total),
             }
         return {
             'steps': total,

@@ -11,10 +11,11 @@ class RecordingPolicy:
 
     def __init__(self, choices):
         self.choices = list(choices)
-        self.transitions, self.idled = [], 0
+        self.transitions, self.idled, self.learned_when_selecting = [], 0, []
 
     def select(self, pixels):
-        return self.choices.pop(0), {'score': 1.0}
+        self.learned_when_selecting.append(len(self.transitions))
+        return self.choices.pop(0), {'score': 1.0, 'act/uncertainty': 0.5}
 
     def idle(self, pixels):
         self.idled += 1
@@ -46,7 +47,15 @@ def test_every_executed_command_becomes_one_correct_transition():
     for t in policy.transitions:
         shift = 27 if t.outcome.command.right > 0 else 0
         assert np.array_equal(t.next_frame.pixels, np.roll(t.frame.pixels, shift, axis=1))
-    assert len(core.take_metrics()) == 4 and core.take_metrics() == []
+    assert core.take_metrics() == {'train/loss': 0.5, 'act/uncertainty': 0.5}
+    assert core.take_metrics() == {}  # taken: nothing waits any more
+
+
+def test_the_previous_transition_is_learned_before_the_next_selection():
+    robot = SimRobot()
+    policy = RecordingPolicy([1, 0, 1, 1])
+    drive(ExplorationCore(robot.action_space, policy), robot, 4)
+    assert policy.learned_when_selecting == [0, 1, 2, 3]
 
 
 def test_no_new_command_while_one_is_in_flight():
@@ -74,7 +83,7 @@ def test_declining_policy_trains_instead_of_acting():
     assert core.on_frame(robot.read()) is None
     assert core.on_frame(robot.read()) is None
     assert core.on_frame(robot.read()) is not None
-    assert policy.idled == 2 and core.take_metrics() == [{'train/idle': 1.0}] * 2
+    assert policy.idled == 2 and core.take_metrics()['train/idle'] == 1.0
 
 
 def test_observe_only_never_commands_but_still_learns_from_what_it_sees():

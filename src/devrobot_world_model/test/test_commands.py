@@ -153,9 +153,17 @@ def test_bench_prints_every_figure(capsys):
             '--threads', '1'] + TINY_FLAGS
     assert bench_command.main(parse(bench_command, argv)) == 0
     figures = json.loads(capsys.readouterr().out)
-    for key in ('train_samples_per_s', 'act_learn_steps_per_s', 'select_ms_median',
-                'peak_rss_mb'):
+    for key in ('train_samples_per_s', 'act_learn_steps_per_s', 'act_learner_samples_per_s',
+                'select_ms_median', 'peak_rss_mb'):
         assert figures[key] > 0
+
+
+def test_bench_without_a_ratio_measures_the_learner_beside_the_actor(capsys):
+    argv = ['--json', '--image-size', '16', '--train-updates', '1', '--act-steps', '40',
+            '--threads', '1', '--updates-per-step', '-1'] + TINY_FLAGS
+    assert bench_command.main(parse(bench_command, argv)) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures['updates_per_step'] == -1 and figures['act_learn_steps_per_s'] > 0
 
 
 def test_bench_measures_training_in_the_precision_asked_for(capsys, monkeypatch):
@@ -180,13 +188,12 @@ def test_bench_compiled_training_traces_the_model_and_matches_eager(tmp_path, mo
     import torch
     from devrobot_world_model.commands.cli_support import learning_configs
     from devrobot_world_model.learning.learner import Learner
-    from devrobot_world_model.learning.metrics import RecordingLogger
 
     args = parse(bench_command, ['--image-size', '16', '--precision', 'fp32'] + TINY_FLAGS)
-    learner_config, model_configs = learning_configs(args, checkpoint_every=0)
-    robot = bench_command._sim(16, learner_config.seed)
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
+    robot = bench_command._sim(args, learner_config.seed)
     learner = Learner(robot.action_space, learner_config, model_configs,
-                      checkpoint_dir=tmp_path, logger=RecordingLogger())
+                      checkpoint_dir=tmp_path)
     bench_command._fill(learner, robot, 16)
     compiled_calls, real_compile = [], torch.compile
 
@@ -203,12 +210,13 @@ def test_bench_compiled_training_traces_the_model_and_matches_eager(tmp_path, mo
     assert len(compiled_calls) == 3  # 2 untimed + 1 timed update, all through the compiled loss
     assert 'forward_loss' not in vars(learner.model)  # the method is back for everyone else
 
-    batch = learner.replay.sample(4, learner.history)
+    batch = learner.replay.sample(4, learner.trainer.history)
     frames, actions, next_frames = training.batch_to_tensors(batch, 'cpu', 0, True)
     learner.model.eval()  # no mask draw, so both paths see the same computation
     eager = learner.model.forward_loss(frames, actions, next_frames)[0]
     traced = real_compile(learner.model.forward_loss, backend='aot_eager')
     assert torch.allclose(traced(frames, actions, next_frames)[0], eager, rtol=1e-5)
+    learner.close()
 
 
 def test_importing_the_package_does_not_import_torch():

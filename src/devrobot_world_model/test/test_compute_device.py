@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from devrobot_world_model.learning.learner import Learner, LearnerConfig
-from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model.compute_device import resolve_device
 from devrobot_world_model.model.prediction_api import load
 from test_learner import drive, FAST, make_learner, tiny_robot
@@ -53,15 +52,15 @@ def test_a_cpu_learner_keeps_its_model_on_the_cpu_and_its_outputs_in_numpy(tmp_p
 @needs_cuda
 def test_a_gpu_learner_trains_there_and_its_checkpoint_loads_on_the_cpu(tmp_path):
     learner, robot = make_learner(tmp_path, device='cuda'), tiny_robot()
-    metrics = drive(learner, robot, 8)
+    logger = drive(learner, robot, 8)
     assert {p.device.type for p in learner.model.parameters()} == {'cuda'}
-    assert metrics['train/non_finite_total'] == 0
+    assert logger.values('train/non_finite_total')[-1] == 0
     seen = learner.inspect(robot.read().pixels)
     assert seen['predictions'][0].shape == (16, 16, 3)
     learner.close()
     on_cpu = load(tmp_path / 'checkpoints')
     assert {p.device.type for p in on_cpu.model.parameters()} == {'cpu'}
     resumed = Learner(robot.action_space, LearnerConfig(**FAST, device='cuda'), tiny_configs(),
-                      run_dir=tmp_path, logger=RecordingLogger())
+                      checkpoint_dir=tmp_path / 'checkpoints')
     assert resumed.updates == learner.updates
     assert {p.device.type for p in resumed.model.parameters()} == {'cuda'}

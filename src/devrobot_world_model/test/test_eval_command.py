@@ -8,12 +8,11 @@ import pytest
 
 import devrobot_world_model
 from devrobot_core.errors import UsageError
-from devrobot_core.motor import MotorCommand
+from devrobot_core.motor import MotorCommand, Transition
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.commands import eval_command
 from devrobot_world_model.learning.learner import Learner, LearnerConfig
-from devrobot_world_model.learning.metrics import RecordingLogger
 from tiny_models import tiny_configs
 
 SMALL_FLAGS = ['--states', '16', '--image-size', '64', '--dot-radius', '3',
@@ -141,13 +140,12 @@ def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, ca
     from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
     from devrobot_world_model.learning.learner import Learner, LearnerConfig
-    from devrobot_world_model.learning.metrics import RecordingLogger
     from tiny_models import tiny_configs
 
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
-                                                        checkpoint_every=0),
-                      tiny_configs(), run_dir=tmp_path, logger=RecordingLogger())
+                                                        checkpoint_every=0, image_size=16),
+                      tiny_configs(), checkpoint_dir=tmp_path / 'checkpoints')
     frame = robot.read()
     for index in (0, 1, 1, 0):
         outcome = robot.send(robot.action_space[index])
@@ -175,10 +173,11 @@ def test_the_device_goes_to_load(checkpoint, capsys):
 
 def test_an_unknown_device_is_a_usage_error(tmp_path):
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
-    learner = Learner(robot.action_space, LearnerConfig(), tiny_configs(), run_dir=tmp_path,
-                      logger=RecordingLogger())
-    learner.select(robot.read().pixels)  # builds the model
-    learner.save()
+    learner = Learner(robot.action_space, LearnerConfig(image_size=16), tiny_configs(),
+                      checkpoint_dir=tmp_path / 'checkpoints')
+    frame = robot.read()  # a learner that has seen no frame saves nothing
+    learner.observe(Transition(frame, robot.send(robot.action_space[0]), robot.read()))
+    learner.close()
     with pytest.raises(UsageError, match="cannot load the checkpoint.*device 'tpu'"):
         eval_command.main(parse(['--checkpoint', str(tmp_path / 'checkpoints'), '--device',
                                  'tpu'] + SMALL_FLAGS))

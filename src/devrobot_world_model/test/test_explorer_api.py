@@ -189,7 +189,8 @@ def test_training_on_a_range_saves_a_checkpoint_the_learner_resumes(run, client_
     assert changed  # it learned
 
     space = devrobot_world_model.load(tmp_path / 'out' / 'checkpoints').action_space
-    learner = Learner(space, LearnerConfig(device='cpu'), run_dir=tmp_path / 'out')
+    learner = Learner(space, LearnerConfig(device='cpu', image_size=saved['spec']['image_size']),
+                      checkpoint_dir=tmp_path / 'out' / 'checkpoints')
     assert learner.updates == saved['counters']['updates']
     for key, value in learner.model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), saved['model'][key].numpy())

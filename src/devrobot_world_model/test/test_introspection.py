@@ -15,7 +15,6 @@ from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 from devrobot_world_model.commands import eval_command
 from devrobot_world_model.evaluation.introspection import held_out_histories, introspect
 from devrobot_world_model.learning.learner import Learner, LearnerConfig
-from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 from tiny_models import tiny_configs
 
@@ -97,8 +96,9 @@ def checkpoint(tmp_path_factory):
     run = tmp_path_factory.mktemp('run')
     robot = SimRobot(SIM)
     learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
-                                                        checkpoint_every=0),
-                      tiny_configs(), run_dir=run, logger=RecordingLogger())
+                                                        checkpoint_every=0,
+                                                        image_size=SIM.image_size),
+                      tiny_configs(), checkpoint_dir=run / 'checkpoints')
     frame = robot.read()
     for index in (0, 1, 1, 0):
         outcome = robot.send(robot.action_space[index])

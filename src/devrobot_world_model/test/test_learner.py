@@ -1,12 +1,14 @@
-"""The learner through the Policy protocol, on a tiny simulated world."""
+"""The learner in the session loop, on a tiny simulated world: acting, learning, resuming."""
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
 import torch
 
 from devrobot_core.motor import MotorStatus, Transition
+from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.learning.checkpoint_io import CheckpointError
@@ -16,78 +18,94 @@ from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_ima
 from tiny_models import tiny_configs
 
 FAST = dict(batch_size=4, warmup_transitions=4, augment_shift_px=2, checkpoint_every=0,
-            lr_half_life_updates=0)  # constant rates unless a test is about the decay
+            lr_half_life_updates=0, image_size=16)  # constant rates unless a test decays them
 
 
 def tiny_robot(seed=0):
     return SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3, seed=seed))
 
 
-def make_learner(tmp_path=None, configs=None, logger=None, **fields):
+def make_learner(tmp_path=None, configs=None, **fields):
+    """A learner as an entry point builds it: torch seeded first, then the model."""
     config = LearnerConfig(**{**FAST, **fields})
+    torch.manual_seed(config.seed)
     return Learner(tiny_robot().action_space, config, configs or tiny_configs(),
-                   run_dir=tmp_path, logger=logger or RecordingLogger())
+                   checkpoint_dir=None if tmp_path is None else tmp_path / 'checkpoints')
 
 
-def drive(learner, robot, steps):
-    """The exploration loop in miniature: select, send, observe; returns the last metrics."""
-    frame, metrics = robot.read(), {}
-    for _ in range(steps):
-        index, _ = learner.select(frame.pixels)
-        if index is None:
-            learner.idle(frame.pixels)
-            continue
-        outcome = robot.send(robot.action_space[index])
-        next_frame = robot.read()
-        metrics = learner.observe(Transition(frame, outcome, next_frame))
-        frame = next_frame
-    return metrics
+def drive(learner, robot, steps, logger=None):
+    """`steps` steps of the session loop; returns once the trainer has done every job."""
+    logger = logger or RecordingLogger()
+    run_session(robot, learner.policy, steps, learner=learner, logger=logger,
+                first_step=learner.steps)
+    with learner.quiet():
+        return logger
 
 
-def test_policy_methods_return_what_the_exploration_core_and_node_expect():
+def test_the_loop_learns_and_logs_selection_and_training_figures():
     learner, robot = make_learner(), tiny_robot()
-    metrics = drive(learner, robot, 8)
+    logger = drive(learner, robot, 8)
     assert learner.steps == 8 and learner.updates == 5  # one update per step after warm-up
-    assert all('/' in key for key in metrics)
-    assert np.isfinite(metrics['train/predictor_training_loss'])
+    last = logger.records[-1][1]
+    assert all('/' in key for key in last)
+    assert np.isfinite(logger.values('train/total_loss')[-1])
+    for key in ('act/uncertainty', 'act/score_0', 'act/score_1', 'act/gated', 'perf/select_ms',
+                'act/action', 'perf/steps_per_s', 'train/updates'):
+        assert key in last, key
+    assert [step for step, _ in logger.records] == list(range(1, 9))
     index, info = learner.select(robot.read().pixels)
     assert index in (0, 1) and len(info['scores']) == 2
     seen = learner.inspect(robot.read().pixels)
     assert seen['reconstruction'].shape == (16, 16, 3) and seen['reconstruction'].dtype == np.uint8
     assert [p.shape for p in seen['predictions']] == [(16, 16, 3)] * 2
     assert len(seen['scores']) == 2
-    assert learner.logger.values('act/action')  # the same dicts went to the logger
+    learner.close()
 
 
 def test_selector_specs_replace_the_uncertainty_policy():
     learner, robot = make_learner(policy='sequence:alternate'), tiny_robot()
     chosen = [learner.select(robot.read().pixels)[0] for _ in range(4)]
     assert chosen == [0, 1, 0, 1]
+    learner.close()
 
 
 def test_the_quality_gate_idles_until_reconstruction_is_good_enough():
-    learner, robot = make_learner(quality_gate=True, quality_threshold=0.0), tiny_robot()
-    pixels = robot.read().pixels
+    learner = make_learner(quality_gate=True, quality_threshold=0.0, actor_lag_steps=0)
+    pixels = tiny_robot().read().pixels
     index, info = learner.select(pixels)
     assert index is None and info['act/gated'] == 1
     first = learner.idle(pixels)
     second = learner.idle(pixels)
     assert second['train/consecutive_autoencoder_iterations'] == 2
-    assert second['train/autoencoder_training_loss'] < first['train/autoencoder_training_loss']
-    learner.config.quality_threshold = float('inf')
+    assert second['train/reconstruction_loss'] < first['train/reconstruction_loss']
+    learner.policy.threshold = float('inf')
     assert learner.select(pixels)[0] is not None  # gate open: the robot acts again
+    logger = drive(learner, tiny_robot(), 2)
+    assert logger.values('train/consecutive_autoencoder_iterations') == [2]  # streak ended
+    learner.close()
+
+
+def test_a_gated_session_trains_on_the_frames_it_declines():
+    learner, robot = make_learner(quality_gate=True, quality_threshold=0.0), tiny_robot()
+    with pytest.raises(RuntimeError, match='declined to act 4 times'):
+        run_session(robot, learner.policy, 3, learner=learner, max_idle_steps=4)
+    with learner.quiet():
+        assert learner.trainer.last_recon_loss < float('inf')  # the idle updates ran
+    learner.close()
 
 
 def test_replay_ratio_and_error_trigger_decide_how_often_to_train():
-    sparse, robot = make_learner(updates_per_step=0.25), tiny_robot()
-    drive(sparse, robot, 12)
+    sparse = make_learner(updates_per_step=0.25)
+    drive(sparse, tiny_robot(), 12)
     assert sparse.updates == 2  # steps 4..12 earn 9 * 0.25 updates
     never = make_learner(error_triggered=True, error_threshold=float('inf'))
-    metrics = drive(never, tiny_robot(), 8)
-    assert never.updates == 0 and 'train/fresh_prediction_error' in metrics
+    logger = drive(never, tiny_robot(), 8)
+    assert never.updates == 0 and logger.values('train/fresh_prediction_error')
     always = make_learner(error_triggered=True, error_threshold=-1.0, max_triggered_updates=3)
     drive(always, tiny_robot(), 6)
     assert always.updates == 3 * 3
+    for learner in (sparse, never, always):
+        learner.close()
 
 
 def test_rejected_commands_are_not_learned_from():
@@ -97,10 +115,11 @@ def test_rejected_commands_are_not_learned_from():
                                   status=MotorStatus.REJECTED_STALE)
     metrics = learner.observe(Transition(frame, outcome, robot.read()))
     assert metrics == {'train/skipped_transitions': 1} and learner.steps == 0
+    learner.close()
 
 
 def test_a_non_finite_loss_skips_the_update_and_is_counted(monkeypatch):
-    learner, robot = make_learner(), tiny_robot()
+    learner, robot = make_learner(actor_lag_steps=0), tiny_robot()
     drive(learner, robot, 4)
     before = [p.detach().clone() for p in learner.model.parameters()]
     real = learner.model.forward_loss
@@ -109,51 +128,137 @@ def test_a_non_finite_loss_skips_the_update_and_is_counted(monkeypatch):
         loss, per_sample, parts = real(*args)
         return loss * float('nan'), per_sample, parts
     monkeypatch.setattr(learner.model, 'forward_loss', poisoned)
-    metrics = drive(learner, robot, 1)
-    assert metrics['train/non_finite_skipped'] == 1 and metrics['train/non_finite_total'] == 1
+    logger = drive(learner, robot, 1)
+    assert logger.values('train/non_finite_skipped') == [1]
+    assert logger.values('train/non_finite_total') == [1]
     assert all(torch.equal(a, b) for a, b in zip(before, learner.model.parameters()))
+    learner.close()
 
 
-def test_a_resumed_run_continues_exactly_where_the_last_stopped(tmp_path):
-    straight, robot = make_learner(tmp_path / 'straight'), tiny_robot()
-    drive(straight, robot, 12)
-    first, robot = make_learner(tmp_path / 'split'), tiny_robot()
-    drive(first, robot, 6)
+@pytest.mark.parametrize('lag', [0, 1, 2])
+def test_a_resumed_run_continues_exactly_where_the_last_stopped(tmp_path, lag):
+    straight = make_learner(tmp_path / 'straight', actor_lag_steps=lag)
+    actions = drive(straight, tiny_robot(), 12).values('act/action')
+    first, robot = make_learner(tmp_path / 'split', actor_lag_steps=lag), tiny_robot()
+    split = drive(first, robot, 6).values('act/action')
     first.close()
-    second = make_learner(tmp_path / 'split')
+    second = make_learner(tmp_path / 'split', actor_lag_steps=lag)
     assert (second.steps, second.updates, len(second.replay)) == (6, 3, 6)
-    drive(second, robot, 6)
+    split += drive(second, robot, 6).values('act/action')
+    assert split == actions  # the same weights chose the same actions
     for a, b in zip(straight.model.parameters(), second.model.parameters()):
         assert torch.equal(a, b)
     assert (tmp_path / 'split' / 'checkpoints' / 'checkpoint.pt').is_file()
+    straight.close()
+    second.close()
+
+
+def test_a_seed_reproduces_a_background_run_bit_for_bit():
+    runs = []
+    for _ in range(2):
+        learner = make_learner(actor_lag_steps=1, seed=3, epsilon=0.3)
+        logger = drive(learner, tiny_robot(seed=3), 16)
+        runs.append(([p.detach().clone() for p in learner.model.parameters()],
+                     [{k: v for k, v in m.items() if not k.startswith(('perf/', 'action_t'))}
+                      for _, m in logger.records]))
+        learner.close()
+    (weights_a, logged_a), (weights_b, logged_b) = runs
+    assert all(torch.equal(a, b) for a, b in zip(weights_a, weights_b))
+    assert logged_a == logged_b
+
+
+class ProbingPolicy:
+    """Before each selection, notes the actor's scores of one fixed probe frame."""
+
+    def __init__(self, policy, probe):
+        self.policy, self.probe, self.probed = policy, probe, []
+
+    def select(self, pixels):
+        self.probed.append(self.policy.scores(self.probe))
+        return self.policy.select(pixels)
+
+
+def test_the_actor_acts_with_the_weights_of_exactly_lag_steps_ago():
+    """With lag 1, the actor's weights at step k are those the lag-0 actor had at step k - 1.
+
+    A random policy makes the same transitions at any lag, so the two trainers match.
+    """
+    probed, weights = {}, {}
+    for lag in (0, 1):
+        learner, robot = make_learner(policy='random', actor_lag_steps=lag), tiny_robot()
+        policy = ProbingPolicy(learner.policy, tiny_robot(seed=5).read().pixels)
+        run_session(robot, policy, 10, learner=learner)
+        learner.close()
+        probed[lag] = policy.probed
+        weights[lag] = [p.detach().clone() for p in learner.model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(weights[0], weights[1]))
+    assert probed[1][1:] == probed[0][:-1]
+    assert probed[1][0] == probed[0][0]  # before any job, both use the first weights
+    assert len({tuple(s) for s in probed[0]}) > 5  # the weights did change step by step
+
+
+def test_without_a_ratio_the_actor_never_waits_for_the_learner(monkeypatch):
+    learner = make_learner(updates_per_step=-1)
+    real_update = learner.trainer.update
+
+    def slow_update(view=None):
+        time.sleep(0.2)
+        return real_update(view)
+    monkeypatch.setattr(learner.trainer, 'update', slow_update)
+    started = time.perf_counter()
+    logger = drive(learner, tiny_robot(), 30)
+    assert time.perf_counter() - started < 0.2 * 30 / 2  # far fewer updates than steps
+    assert learner.steps == 30
+    deadline = time.monotonic() + 10
+    while learner.updates < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert learner.updates >= 2  # it trains on while the robot does nothing
+    assert 'perf/learner_samples_per_s' in logger.records[-1][1]
+    learner.close()
+    updates = learner.updates
+    time.sleep(0.3)
+    assert learner.updates == updates  # closed: stopped
+
+
+def test_a_failing_trainer_stops_the_session_with_its_error(monkeypatch):
+    learner = make_learner()
+    monkeypatch.setattr(learner.trainer, 'learn', lambda view: 1 / 0)
+    with pytest.raises(RuntimeError, match='the learner stopped') as raised:
+        drive(learner, tiny_robot(), 5)
+    assert isinstance(raised.value.__cause__, ZeroDivisionError)
 
 
 def test_learning_rates_explicit_then_checkpoint_then_config(tmp_path):
-    learner = make_learner(tmp_path)
+    learner = make_learner(tmp_path, predictor_lr=5e-4)
     drive(learner, tiny_robot(), 5)
-    learner.optimizer.param_groups[1]['lr'] = 5e-4  # as a schedule would leave it
     learner.close()
-    resumed = make_learner(tmp_path)
-    assert [g['lr'] for g in resumed.optimizer.param_groups] == [1e-3, 5e-4]
+    resumed = make_learner(tmp_path)  # the config's default predictor rate is 2e-3
+    assert [g['lr'] for g in resumed.trainer.optimizer.param_groups] == [1e-3, 5e-4]
+    resumed.close()
+    torch.manual_seed(0)
     explicit = Learner(tiny_robot().action_space, LearnerConfig(**FAST), tiny_configs(),
-                       run_dir=tmp_path, logger=RecordingLogger(), predictor_lr=2e-4)
-    assert [g['lr'] for g in explicit.optimizer.param_groups] == [1e-3, 2e-4]
+                       checkpoint_dir=tmp_path / 'checkpoints', predictor_lr=2e-4)
+    assert [g['lr'] for g in explicit.trainer.optimizer.param_groups] == [1e-3, 2e-4]
+    explicit.close()
     fresh = make_learner(tmp_path / 'fresh', autoencoder_lr=3e-3)
     drive(fresh, tiny_robot(), 1)
-    assert fresh.optimizer.param_groups[0]['lr'] == 3e-3
+    assert fresh.trainer.optimizer.param_groups[0]['lr'] == 3e-3
+    fresh.close()
 
 
-def test_resuming_with_another_architecture_or_action_space_is_refused(tmp_path):
+def test_resuming_with_another_architecture_action_space_or_size_is_refused(tmp_path):
     learner = make_learner(tmp_path)
     drive(learner, tiny_robot(), 3)
     learner.close()
     with pytest.raises(CheckpointError, match='different architecture'):
         make_learner(tmp_path, configs=tiny_configs(predictor='lstm'))
+    with pytest.raises(CheckpointError, match='trained on 16 px frames, not 32'):
+        make_learner(tmp_path, image_size=32)
     three = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, distractor=True,
                                        distractor_size=4)).action_space
     with pytest.raises(CheckpointError, match='action space'):
-        Learner(three, LearnerConfig(**FAST), tiny_configs(), run_dir=tmp_path,
-                logger=RecordingLogger())
+        Learner(three, LearnerConfig(**FAST), tiny_configs(),
+                checkpoint_dir=tmp_path / 'checkpoints')
 
 
 def test_higher_levels_are_created_when_the_level_below_predicts_well():
@@ -161,41 +266,49 @@ def test_higher_levels_are_created_when_the_level_below_predicts_well():
     learner, robot = make_learner(configs=configs), tiny_robot()
     drive(learner, robot, 5)  # first update: level 0 is good -> level 1 is created
     level_1 = [p.detach().clone() for p in learner.model.levels[0].parameters()]
-    metrics = drive(learner, robot, 4)
-    assert learner.active_levels == 3 and metrics['train/hierarchy_levels'] == 3
-    assert 'train/level_1_patch_loss' in metrics and 'prediction_errors/level_1' in metrics
+    logger = drive(learner, robot, 4)
+    assert learner.trainer.levels.active_levels == 3
+    assert logger.values('train/hierarchy_levels')[-1] == 3
+    assert logger.values('train/level_1_patch_loss') and logger.values(
+        'prediction_errors/level_1')
     after = learner.model.levels[0].parameters()
     assert any(not torch.equal(a, b) for a, b in zip(level_1, after))
     strict = make_learner(configs=tiny_configs(hierarchy_levels=3, level_up_error=0.0))
     drive(strict, tiny_robot(), 9)
-    assert strict.active_levels == 1  # a level is only created on top of a good one
+    assert strict.trainer.levels.active_levels == 1  # only created on top of a good one
+    learner.close()
+    strict.close()
 
 
 def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):
     learner = make_learner(tmp_path, lr_half_life_updates=2, lr_floor=0.25,
                            predictor_lr=1e-3)
-    drive(learner, tiny_robot(), 6)  # 3 updates: factors 1, 0.71, 0.5
-    assert learner.optimizer.param_groups[0]['lr'] == pytest.approx(0.5e-3)
+    groups = learner.trainer.optimizer.param_groups
+    drive(learner, tiny_robot(), 6)  # 3 updates: factors 1, 0.71, 0.5, next 0.35
+    assert groups[0]['lr'] == pytest.approx(1e-3 * 0.5 ** 1.5)
     drive(learner, tiny_robot(), 6)
-    assert learner.optimizer.param_groups[1]['lr'] == pytest.approx(0.25e-3)
+    assert groups[1]['lr'] == pytest.approx(0.25e-3)
     learner.close()
+    torch.manual_seed(0)
     resumed = Learner(tiny_robot().action_space,
                       LearnerConfig(**{**FAST, 'lr_half_life_updates': 2, 'lr_floor': 0.25}),
-                      tiny_configs(), run_dir=tmp_path, logger=RecordingLogger(),
+                      tiny_configs(), checkpoint_dir=tmp_path / 'checkpoints',
                       predictor_lr=4e-3)
-    drive(resumed, tiny_robot(), 1)
-    assert resumed.optimizer.param_groups[1]['lr'] == pytest.approx(1e-3)  # 4e-3 * floor
+    assert resumed.trainer.optimizer.param_groups[1]['lr'] == pytest.approx(1e-3)  # 4e-3 * 1/4
+    resumed.close()
 
 
 def test_inspect_predicts_from_the_history_the_predictor_was_trained_on():
     configs = tiny_configs(history=3)
     learner, robot = make_learner(configs=configs), tiny_robot()
     drive(learner, robot, 6)
+    learner.close()  # the actor now sees the newest weights
     for name, parameter in learner.model.named_parameters():  # make history matter
         if 'to_delta' in name:
             torch.nn.init.normal_(parameter, std=0.5)
-    frames = [pixels for pixels, _ in learner._context]
-    actions = [action for _, action in learner._context]
+    context = list(learner.policy._context)
+    frames = [pixels for pixels, _ in context]
+    actions = [action for _, action in context]
     assert len(frames) == 2  # history 3: two observed steps before the current frame
     current = robot.read().pixels
     seen = learner.inspect(current)
@@ -211,22 +324,43 @@ def test_inspect_predicts_from_the_history_the_predictor_was_trained_on():
                               to_uint8_images(torch.sigmoid(alone))[0].numpy())
 
 
+def test_inspecting_the_frame_just_selected_reuses_its_encoding(monkeypatch):
+    learner = make_learner()
+    pixels = tiny_robot().read().pixels
+    with learner.background.weights() as (model, _):
+        calls = []
+        real = model.encode
+        monkeypatch.setattr(model, 'encode', lambda images: calls.append(1) or real(images))
+    _, info = learner.select(pixels)
+    seen = learner.inspect(pixels)
+    assert len(calls) == 1 and seen['scores'] == info['scores']
+    learner.close()
+
+
 @pytest.mark.parametrize('autoencoder, setting, expected', [
     ('cnn', -1, 500), ('vit', -1, 0), ('vit', 7, 7), ('cnn', 0, 0)])
 def test_the_default_half_life_follows_the_autoencoder_and_an_explicit_one_wins(
         autoencoder, setting, expected):
     learner = make_learner(configs=tiny_configs(autoencoder=autoencoder),
                            lr_half_life_updates=setting)
-    drive(learner, tiny_robot(), 1)  # the model (and its schedule) is built at the first frame
-    assert learner.lr_half_life == expected
+    assert learner.trainer.half_life == expected  # the model is built with the learner
     assert LearnerConfig().lr_half_life_updates == -1
     with pytest.raises(ValueError, match='lr_half_life_updates'):
         LearnerConfig(lr_half_life_updates=-2)
+    learner.close()
 
 
 def test_the_vit_keeps_its_learning_rates_by_default():
     learner = make_learner(configs=tiny_configs(autoencoder='vit'), lr_half_life_updates=-1)
     drive(learner, tiny_robot(), 12)
     assert learner.updates > 5
-    assert [group['lr'] for group in learner.optimizer.param_groups] == \
-        [group['initial_lr'] for group in learner.optimizer.param_groups]
+    groups = learner.trainer.optimizer.param_groups
+    assert [group['lr'] for group in groups] == [group['initial_lr'] for group in groups]
+    learner.close()
+
+
+@pytest.mark.parametrize('fields', [{'updates_per_step': -2}, {'actor_lag_steps': -1},
+                                    {'image_size': 0}, {'epsilon': 2}])
+def test_nonsense_settings_are_refused(fields):
+    with pytest.raises(ValueError):
+        LearnerConfig(**fields)

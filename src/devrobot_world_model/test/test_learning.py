@@ -5,8 +5,7 @@ import numpy as np
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.evaluation.evaluation import action_blind_predictor, evaluate
-from devrobot_world_model.learning.learner import Learner, LearnerConfig
-from devrobot_world_model.learning.metrics import RecordingLogger
+from devrobot_world_model.learning.learner import Learner, LearnerConfig, start_process
 from devrobot_world_model.model.autoencoders import CnnAutoencoderConfig
 from devrobot_world_model.model.predictors import TransformerPredictorConfig
 from devrobot_world_model.model.world_model import WorldModelConfig
@@ -20,11 +19,14 @@ def test_a_short_run_learns_what_each_action_does(tmp_path):
     configs = [WorldModelConfig(),
                CnnAutoencoderConfig(cnn_patch_size=8, cnn_channels=32),
                TransformerPredictorConfig(tf_dim=32, tf_depth=1)]
+    start_process(1)
     learner = Learner(robot.action_space,
                       LearnerConfig(policy='random', batch_size=16, warmup_transitions=16,
-                                    augment_shift_px=8, checkpoint_every=0, seed=1),
-                      configs, logger=RecordingLogger())
-    drive(learner, robot, 400)
+                                    augment_shift_px=8, checkpoint_every=0, seed=1,
+                                    image_size=32),
+                      configs)
+    logger = drive(learner, robot, 400)
+    learner.close()
     model = learner.model.eval()
 
     def predict(frames, action_indices):
@@ -41,4 +43,4 @@ def test_a_short_run_learns_what_each_action_does(tmp_path):
                      horizons=(1,))
     for action in ('stay', 'move'):
         assert scores['per_action'][action]['r2'] > blind['per_action'][action]['r2'], action
-    assert learner.logger.values('train/non_finite_total')[-1] == 0
+    assert logger.values('train/non_finite_total')[-1] == 0

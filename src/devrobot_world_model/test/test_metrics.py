@@ -144,20 +144,6 @@ def test_explained_variance():
         metrics.explained_variance(target, target[:2])
 
 
-def test_action_timing_statistics_and_count():
-    timer = metrics.ActionTimer(window=3)
-    for stamp_s in (0.0, 0.2, 0.5, 0.6, 1.0):
-        timer.record(int(stamp_s * 1e9))
-    stats = timer.statistics()  # the window keeps the last 3 intervals: 0.3, 0.1, 0.4
-    assert stats['action_count'] == 5
-    assert stats['action_timing/mean_interval_s'] == pytest.approx(0.8 / 3)
-    assert stats['action_timing/median_interval_s'] == pytest.approx(0.3)
-    assert stats['action_timing/min_interval_s'] == pytest.approx(0.1)
-    assert stats['action_timing/max_interval_s'] == pytest.approx(0.4)
-    assert stats['action_timing/std_interval_s'] == pytest.approx(np.std([0.3, 0.1, 0.4]))
-    assert metrics.ActionTimer().statistics() == {'action_count': 0}
-
-
 def test_streak_counter_reports_finished_autoencoder_streaks():
     counter = metrics.StreakCounter()
     reported = [counter.step(flag) for flag in (True, True, True, False, False, True, False)]

@@ -16,7 +16,6 @@ import torch
 from devrobot_world_model.learning.checkpoint_io import (CheckpointError, FORMAT_VERSION,
                                                          load_checkpoint)
 from devrobot_world_model.learning.learner import Learner, LearnerConfig
-from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model import model_io
 from test_learner import drive, FAST, make_learner, tiny_robot
 from tiny_models import tiny_configs
@@ -43,7 +42,7 @@ def snapshot(folder):
 
 def learner_on(folder):
     return Learner(tiny_robot().action_space, LearnerConfig(**FAST), tiny_configs(),
-                   checkpoint_dir=folder, logger=RecordingLogger())
+                   checkpoint_dir=folder)
 
 
 def stretched(shape, dtype):
@@ -171,7 +170,13 @@ MALFORMED = (
         ('rng.numpy bogus', put(('rng', 'numpy'), {'bit_generator': 'PCG64', 'state': 3})),
         ('policy_rng another generator', put(('policy_rng',), lambda s: dict(
             s, bit_generator='MT19937'))),
-    ])
+        ('actor_weights missing a parameter', put(('actor_weights',), lambda w: [
+            dict(list(w[0].items())[1:])])),
+        ('actor_weights of another shape', put(('actor_weights',), lambda w: [
+            {k: v.reshape(-1) if v.dim() > 1 else v for k, v in w[0].items()}])),
+    ]
+    # optional (older checkpoints lack it), so never dropped: only made wrong
+    + [(f'actor_weights = {v!r}', put(('actor_weights',), v)) for v in WRONG_VALUES])
 
 
 def test_the_good_checkpoint_passes_the_checks(good):
@@ -198,7 +203,8 @@ def test_a_malformed_checkpoint_is_one_line_and_leaves_the_folder_unchanged(
 
 
 def test_the_fuzz_covers_every_key_and_a_wrong_type_for_each(good):
-    assert set(TOP_KEYS) == set(good)
+    assert set(TOP_KEYS) | {'actor_weights'} == set(good)
+    assert len(good['actor_weights']) >= 1  # the lagging actor's weights are checked too
     assert len(MALFORMED) >= 100
 
 

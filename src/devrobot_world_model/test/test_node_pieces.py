@@ -6,7 +6,7 @@ import pytest
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
 from devrobot_core.motor import Frame, MotorOutcome, MotorStatus
 from devrobot_core.selectors import constant_selector
-from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.learning.learner import FREE_RUNNING, LearnerConfig
 from devrobot_world_model.node import inspection
 from devrobot_world_model.node.command_watch import overdue
 from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
@@ -44,13 +44,12 @@ def test_the_learner_uses_the_node_folders_and_never_trains_when_learning_is_off
     learner = build_policy(config, LearnerConfig(quality_gate=True))
     try:
         assert learner.checkpoint_dir == tmp_path / 'ckpt' / 'toroidal_dot'
-        assert learner.run_dir == tmp_path / 'runs' / 'toroidal_dot'
         assert learner.config.updates_per_step == 0.0 and not learner.config.quality_gate
     finally:
         learner.close()
     learning = build_policy(WorldModelNodeConfig(checkpoint_root=str(tmp_path / 'ckpt')),
                             LearnerConfig(updates_per_step=0.5))
-    assert learning.config.updates_per_step == 0.5
+    assert learning.config.updates_per_step == FREE_RUNNING  # the node's learner runs free
     learning.close()
 
 

@@ -52,7 +52,7 @@ def test_bad_settings(config):
 
 
 def test_epoch_loss_averages_the_updates_that_report_it():
-    metrics = [{'train/predictor_training_loss': 1.0}, {'train/skipped_transitions': 3}, {},
-               {'train/predictor_training_loss': 3.0}, {'train/predictor_training_loss': None}]
+    metrics = [{'train/total_loss': 1.0}, {'train/skipped_transitions': 3}, {},
+               {'train/total_loss': 3.0}, {'train/total_loss': None}]
     assert epoch_loss(metrics) == 2.0
     assert math.isnan(epoch_loss([{}]))

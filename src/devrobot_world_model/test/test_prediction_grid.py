@@ -75,8 +75,9 @@ def test_the_learner_uploads_the_grid_every_n_steps(tmp_path, fake_wandb):
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     config = LearnerConfig(batch_size=4, warmup_transitions=4, checkpoint_every=0,
                            policy='random', wandb_project='p', wandb_mode='offline',
-                           wandb_images_every=3)
-    learner = Learner(robot.action_space, config, tiny_configs(), run_dir=tmp_path)
+                           wandb_images_every=3, image_size=16)
+    logger = metrics.MetricsLogger(tmp_path, config.wandb_project, config.wandb_mode)
+    learner = Learner(robot.action_space, config, tiny_configs(), logger=logger)
     frame, seen = robot.read(), {}
     for _ in range(7):
         index, _ = learner.select(frame.pixels)
@@ -86,6 +87,7 @@ def test_the_learner_uploads_the_grid_every_n_steps(tmp_path, fake_wandb):
         seen[learner.steps] = next_frame.pixels
         frame = next_frame
     learner.close()
+    logger.close()
     grids = [(step, data[metrics.PREDICTION_GRID]) for step, data in fake_wandb.logged
              if metrics.PREDICTION_GRID in data]
     assert [step for step, _ in grids] == [3, 6]
@@ -99,9 +101,11 @@ def test_no_wandb_no_grid(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'wandb', None)  # importing it would fail
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     config = LearnerConfig(batch_size=4, warmup_transitions=4, checkpoint_every=0,
-                           policy='random', wandb_images_every=1)
-    learner = Learner(robot.action_space, config, tiny_configs(), run_dir=tmp_path)
+                           policy='random', wandb_images_every=1, image_size=16)
+    logger = metrics.MetricsLogger(tmp_path)
+    learner = Learner(robot.action_space, config, tiny_configs(), logger=logger)
     frame = robot.read()
     outcome = robot.send(robot.action_space[1])
     learner.observe(Transition(frame, outcome, robot.read()))
     learner.close()
+    logger.close()

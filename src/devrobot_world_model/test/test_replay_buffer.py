@@ -100,3 +100,26 @@ def test_a_buffer_that_cannot_fit_in_memory_is_refused_with_the_figures():
     with pytest.raises(ValueError, match=r'a replay buffer of 100000000 transitions of '
                        r'224x224x3 frames needs 28038.0 GiB, more than the [\d.]+ GiB'):
         ReplayBuffer(10 ** 8, (224, 224, 3))
+
+
+def test_a_view_samples_only_what_was_there_when_its_step_was_added():
+    buffer = ReplayBuffer(4, (2, 2, 3), seed=1, slack=2)
+    fill(buffer, 6)  # transitions 0..5; a view of 4 holds 0..3
+    assert set(buffer.sample(200, view=4)['frames'][:, 0, 0, 0, 0]) == {0, 1, 2, 3}
+    fill(buffer, 2, start=6)  # the actor runs two ahead: still inside the slack
+    assert set(buffer.sample(200, view=6)['frames'][:, 0, 0, 0, 0]) == {2, 3, 4, 5}
+    assert buffer.sample_sequences(50, 2, view=6)['frames'][:, 0, 0, 0, 0].max() <= 4
+    with pytest.raises(ValueError, match='outside what the buffer holds'):
+        buffer.sample(1, view=3)  # transition 0 of that view has been overwritten
+    with pytest.raises(ValueError, match='outside what the buffer holds'):
+        buffer.sample(1, view=9)  # not added yet
+
+
+def test_the_same_seed_and_view_draw_the_same_batch_whatever_was_added_since():
+    first, second = ReplayBuffer(8, (2, 2, 3), seed=3, slack=3), \
+        ReplayBuffer(8, (2, 2, 3), seed=3, slack=3)
+    fill(first, 10)
+    fill(second, 13)
+    a, b = first.sample(16, history=2, view=10), second.sample(16, history=2, view=10)
+    for key in ('frames', 'actions', 'next_frames'):
+        assert np.array_equal(a[key], b[key])

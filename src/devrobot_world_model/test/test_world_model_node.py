@@ -87,6 +87,7 @@ def test_frames_and_states_drive_commands_and_learning(ros, start):
         ros.now_ns += 1
     ros.deliver('camera/image_raw', _image(ros, 9))
     # Each new command closes the previous command's window for a next frame.
+    assert node.policy.drain(timeout_s=10)
     assert len(learner.observed) == 4
     commands = [motor_command_from_msg(m) for m in ros.messages('motor/command')]
     assert [c.right for c in commands[:3]] == [0.12, 0.0, 0.12]
@@ -100,6 +101,8 @@ def test_metrics_go_to_diagnostics_and_plottable_topics(ros, start):
     for step in range(2):
         ros.deliver('camera/image_raw', _image(ros, step))
         _complete(ros, ros.messages('motor/command')[-1])
+    assert node.policy.drain(timeout_s=10)
+    node.publish_metrics()  # the learner's metrics go out with the next callback's
     diagnostics = ros.messages('/diagnostics')[-1]
     status, = diagnostics.status
     values = {kv.key: kv.value for kv in status.values}
@@ -122,6 +125,7 @@ def test_inspection_images_and_scores(ros, start):
     ros.deliver('camera/image_raw', _image(ros, 7))
     assert ros.messages('world_model/reconstruction') == []
     ros.deliver('camera/image_raw', _image(ros, 7))
+    assert node.inspector.wait_idle(timeout_s=10)
     reconstruction, = ros.messages('world_model/reconstruction')
     assert reconstruction.encoding == 'rgb8' and bytes(reconstruction.data)[:3] == b'\x80' * 3
     prediction_1, = ros.messages('world_model/prediction/action_1')

@@ -54,8 +54,11 @@ def learning_configs(args: argparse.Namespace, image_size: int | None = None,
     The model they describe is built on torch's meta device (no memory) at `image_size`, or,
     while the frames' size is not known yet, at a nominal size every patch size divides: a flag
     that cannot build a model is refused here, before a bag is opened or a robot moves. With
-    `image_size` the replay buffer is also checked to fit in memory.
+    `image_size` the replay buffer is also checked to fit in memory, and the learner is set to
+    build its model for frames of that size.
     """
+    if image_size is not None:
+        learner_overrides['image_size'] = image_size
     try:
         learner = config_from_arguments(LearnerConfig, args, **learner_overrides)
         models = [config_from_arguments(kind, args) for kind in CONFIG_CLASSES]

@@ -1,15 +1,17 @@
 """`devrobot train`: learn a world model offline from recorded session bags.
 
-The bags' transitions go through the same assembler and the same Learner as a live session, so
-`--out DIR` ends up like a run folder (`DIR/checkpoints`, `DIR/metrics.jsonl`, `DIR/config.yaml`:
-the resolved configuration, which `--config` reads back) and a second call resumes from it.
-Without a robot to wait for, one 0.2 s step of a session costs only its share of the minibatch
-updates, which is what makes this far faster than real time.
+The bags' transitions go through the same assembler and the same Learner as a live session (its
+trainer on this thread: no robot waits), so `--out DIR` ends up like a run folder
+(`DIR/checkpoints`, `DIR/metrics.jsonl`, `DIR/config.yaml`: the resolved configuration, which
+`--config` reads back) and a second call resumes from it. The model is built for the bags'
+frame size. Without a robot to wait for, one 0.2 s step of a session costs only its share of
+the minibatch updates, which is what makes this far faster than real time.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import pathlib
 import sys
@@ -23,7 +25,8 @@ from devrobot_core.errors import UsageError
 from devrobot_core.input_checks import readable_path, writable_folder
 from devrobot_core.parameter_file import save_run_config, WORLD_MODEL_NODE
 from devrobot_core.recorded_policy import filter_transitions, parse_action_filter
-from devrobot_world_model.learning.plateau import epoch_loss, PlateauConfig, PlateauDetector
+from devrobot_world_model.learning.plateau import (
+    EPOCH_LOSS_KEY, epoch_loss, PlateauConfig, PlateauDetector)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Learn only from commands matching FILTER: an action index (1) '
                         'or values (right=0.12, left=0,right=0.12,duration=0.2).')
     parser.add_argument('--until-plateau', action='store_true',
-                        help='Repeat the bags until the predictor loss stops improving '
+                        help='Repeat the bags until the training loss stops improving '
                         '(--plateau.patience, --plateau.min-delta, --plateau.min-epochs, '
                         '--plateau.max-epochs); replaces --epochs.')
     register_options(parser, SECTION, ('bag', 'epochs', 'filter_action', 'until_plateau'))
@@ -52,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 SECTION = 'devrobot_train'  # this command's own settings in a parameter file
-UNUSED_LEARNER_FIELDS = ('policy', 'epsilon', 'quality_gate', 'quality_threshold')
+# Not the trainer's: how a robot acts, and the frame size (the bags').
+UNUSED_LEARNER_FIELDS = ('policy', 'epsilon', 'quality_gate', 'quality_threshold', 'image_size',
+                         'actor_lag_steps')
 CONFIG_HEADER = """The resolved configuration of a `devrobot train`, as a ROS 2 parameter file.
 `devrobot train --config THIS_FILE --out DIR` trains again (the run folder is not part of it);
 the world_model node reads its section."""
@@ -126,13 +131,15 @@ def main(args: argparse.Namespace) -> int:
     from devrobot_core.bags.session_bag import read_session, SessionBagError
     from devrobot_core.transitions import transitions_from_events
     from devrobot_world_model.commands.cli_support import check_learning_configs, learning_configs
-    from devrobot_world_model.learning.learner import Learner
+    from devrobot_world_model.learning.learner import Learner, start_process
+    from devrobot_world_model.learning.learner_checkpoint import ImageSizeError
+    from devrobot_world_model.learning.metrics import MetricsLogger
 
     if not args.bag:
         raise UsageError('--bag is required (or bag in the devrobot_train section of --config)')
     if args.epochs < 1:
         raise UsageError('--epochs must be at least 1')
-    learner_config, model_configs = learning_configs(args, policy='random')
+    learner_config, model_configs = learning_configs(args, policy='random', actor_lag_steps=0)
     bags = [readable_path(path, '--bag') for path in args.bag]
     try:  # a bag it cannot use is refused before the run folder is made
         sessions = [read_session(path, args.allow_partial)[0] for path in bags]
@@ -156,13 +163,21 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from None
     epochs = plateau.config.max_epochs if plateau else args.epochs
-    learner = Learner(action_space, learner_config, model_configs, run_dir=out)
-    trained_size = learner.model.spec.image_size if learner.model is not None else None
-    if image_size is not None and trained_size not in (None, image_size):
-        learner.close()  # resumed and not updated: the checkpoint folder stays as it was
-        raise UsageError(f'the checkpoint in {out} was trained on {trained_size} px frames, '
-                         f'the bags hold {image_size} px frames: use another --out')
+    if image_size is not None:
+        learner_config = dataclasses.replace(learner_config, image_size=image_size)
+    start_process(learner_config.seed)
+    try:
+        learner = Learner(action_space, learner_config, model_configs,
+                          checkpoint_dir=out / 'checkpoints')
+    except ImageSizeError as error:  # nothing was written: the checkpoint folder stays as it was
+        raise UsageError(f'the checkpoint in {out} was trained on {error.trained} px frames, '
+                         f'the bags hold {error.asked} px frames: use another --out') from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     save_config(out, args, plateau_config, learner_config, model_configs)
+    logger = MetricsLogger(out, learner_config.wandb_project or None, learner_config.wandb_mode,
+                           config=dataclasses.asdict(learner_config))
+    learner.logger = logger  # the prediction grid, with wandb
     started, session_s, transitions = time.perf_counter(), 0.0, 0
     try:
         for _ in range(epochs):
@@ -172,7 +187,9 @@ def main(args: argparse.Namespace) -> int:
                 first_ns = None
                 for transition in filter_transitions(transitions_from_events(events),
                                                      action_filter):
-                    epoch_metrics.append(learner.observe(transition))
+                    metrics = learner.observe(transition)
+                    logger.log(metrics, learner.steps)
+                    epoch_metrics.append({EPOCH_LOSS_KEY: metrics.get(EPOCH_LOSS_KEY)})
                     transitions += 1
                     if first_ns is None:
                         first_ns = transition.frame.stamp_ns
@@ -184,7 +201,10 @@ def main(args: argparse.Namespace) -> int:
     except SessionBagError as error:
         raise UsageError(str(error)) from None
     finally:
-        learner.close()
+        try:
+            learner.close()
+        finally:
+            logger.close()
     wall_s = time.perf_counter() - started
     summary = {'bags': [str(p) for p in bags], 'out': str(out),
                'epochs': plateau.epochs if plateau else args.epochs,

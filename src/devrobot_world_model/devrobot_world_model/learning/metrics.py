@@ -24,7 +24,6 @@ import math
 import os
 import pathlib
 import re
-from collections import deque
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -292,39 +291,7 @@ def explained_variance(prediction: torch.Tensor, target: torch.Tensor) -> float:
     return float(pixel_losses.explained_variance(prediction, target))
 
 
-# -- action timing and training streaks -----------------------------------------------------
-
-def action_timing_statistics(intervals_s: Iterable[float]) -> dict:
-    """Mean, median, min, max and standard deviation of the intervals between actions (s)."""
-    intervals = np.asarray(list(intervals_s), dtype=np.float64)
-    if intervals.size == 0:
-        return {}
-    return {'action_timing/mean_interval_s': float(intervals.mean()),
-            'action_timing/median_interval_s': float(np.median(intervals)),
-            'action_timing/min_interval_s': float(intervals.min()),
-            'action_timing/max_interval_s': float(intervals.max()),
-            'action_timing/std_interval_s': float(intervals.std())}
-
-
-class ActionTimer:
-    """Remembers when actions were taken; reports interval statistics over a recent window."""
-
-    def __init__(self, window: int = 100):
-        self.action_count = 0
-        self._last_ns = None
-        self._intervals_s = deque(maxlen=window)
-
-    def record(self, stamp_ns: int) -> None:
-        """Note an action taken at `stamp_ns` (integer nanoseconds, any clock)."""
-        if self._last_ns is not None:
-            self._intervals_s.append((stamp_ns - self._last_ns) * 1e-9)
-        self._last_ns = stamp_ns
-        self.action_count += 1
-
-    def statistics(self) -> dict:
-        """`action_timing/*_interval_s` over the window, and `action_count` since the start."""
-        return {**action_timing_statistics(self._intervals_s), 'action_count': self.action_count}
-
+# -- training streaks -----------------------------------------------------------------------
 
 class StreakCounter:
     """Counts consecutive autoencoder-only training iterations (the original's gating metric).

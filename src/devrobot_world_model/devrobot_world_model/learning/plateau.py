@@ -1,7 +1,7 @@
 """Train until the loss stops improving (the original's `continuous_replay.py`).
 
 `devrobot train` repeats the bags epoch after epoch; a PlateauDetector, fed each epoch's mean
-predictor loss, says when further epochs no longer pay: the loss has not improved on its best
+total training loss, says when further epochs no longer pay: the loss has not improved on its best
 by more than `min_delta` for `patience` epochs (after at least `min_epochs`), or `max_epochs`
 is reached. The original's defaults: patience 5, min delta 1e-4, max epochs 100.
 """
@@ -14,7 +14,7 @@ from typing import Iterable, Mapping
 
 from devrobot_core.config_fields import setting
 
-EPOCH_LOSS_KEY = 'train/predictor_training_loss'
+EPOCH_LOSS_KEY = 'train/total_loss'
 
 
 @dataclass

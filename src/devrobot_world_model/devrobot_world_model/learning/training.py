@@ -120,13 +120,8 @@ def train_step(model, optimizer, batch: dict, grad_clip: float = 1.0, bf16: bool
     with autocast_context(bf16, frames.device.type):
         loss, _, parts = model.forward_loss(frames, actions, next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed)
-    names = {'loss': 'predictor_training_loss',
-             'prediction_patch_loss': 'predictor_patch_loss',
-             'prediction_latent_loss': 'predictor_latent_loss',
-             'prediction_action_loss': 'predictor_action_loss',
-             'prediction_explained_variance': 'predictor_explained_variance'}
-    for key, value in parts.items():
-        metrics['train/' + names.get(key, key)] = float(value.detach())
+    for key, value in parts.items():  # named where the model computes them
+        metrics['train/' + key] = float(value.detach())
     return metrics
 
 
@@ -151,6 +146,6 @@ def train_autoencoder_step(model, optimizer, images_uint8: np.ndarray, grad_clip
     with autocast_context(bf16, images.device.type):
         loss, parts = model.reconstruction_loss(images)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
-    metrics['train/autoencoder_training_loss'] = float(loss.detach())
-    metrics['train/mask_ratio'] = float(parts['mask_ratio'])
+    for key, value in parts.items():
+        metrics['train/' + key] = float(value.detach())
     return metrics

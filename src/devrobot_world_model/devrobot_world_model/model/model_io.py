@@ -175,8 +175,9 @@ def learner_checkpoint(payload) -> None:
 
     The model part (`model_checkpoint`), then the optimizer state against the model's
     parameters, the counters, the replay (dense tensors of one length, no longer than the stored
-    replay capacity, frames of the model's size, actions within its action space) and the random
-    generator states. CheckpointError names the first problem; `load_checkpoint(check=...)`
+    replay capacity, frames of the model's size, actions within its action space), the random
+    generator states and, where present, the actor's lagging weights (state dicts of the
+    model). CheckpointError names the first problem; `load_checkpoint(check=...)`
     then tries the backup.
     """
     spec, meta_model = model_checkpoint(payload)
@@ -190,6 +191,12 @@ def learner_checkpoint(payload) -> None:
     _check_replay(payload['replay'], spec, learner_config.get('replay_capacity'))
     checkpoint_io.check_rng_state(payload['rng'], 'rng')
     checkpoint_io.check_numpy_rng_state(payload['policy_rng'], 'policy_rng')
+    actor_weights = payload.get('actor_weights', [])
+    if not isinstance(actor_weights, list):
+        raise checkpoint_io.CheckpointError(
+            f'actor_weights is a {type(actor_weights).__name__}, not a list')
+    for index, state in enumerate(actor_weights):
+        checkpoint_io.check_state_dict(meta_model, state, f'actor_weights[{index}]')
 
 
 def _check_optimizer(state, meta_model) -> None:

@@ -248,7 +248,7 @@ class WorldModel(nn.Module):
                 torch.sigmoid(predicted_logits[:k].float()), next_frames[:k])
             metrics['reconstruction_explained_variance'] = explained_variance(
                 torch.sigmoid(recon_logits[:k].float()), current[:k])
-        metrics['loss'] = total
+        metrics['total_loss'] = total
         return total, prediction.detach(), metrics
 
     def predict_for_loss(self, predictor, latents: torch.Tensor, actions: torch.Tensor) -> tuple:

@@ -48,7 +48,11 @@ class WorldModelNodeConfig:
         2.0, "Stop waiting for a command's motor/state this long after its duration (a lost "
         'message); the next frame may act again.')
     inspect_every_frames: int = setting(
-        1, 'Publish reconstruction, predictions and scores every N camera frames; 0: never.')
+        1, 'Inspect every N-th camera frame (reconstruction, predictions, scores; on a worker '
+        'thread, the newest frame when it is free); 0: never.')
+    image_queue_depth: int = setting(
+        100, 'Camera images the subscription holds while the node is busy (a replayed bag '
+        'loses none).')
 
     def __post_init__(self):
         action_space_from_flat(self.action_space)  # ValueError naming the bad triple
@@ -56,6 +60,8 @@ class WorldModelNodeConfig:
             raise ValueError(f'robot_type must be a plain name, got {self.robot_type!r}')
         if not self.state_timeout_s > 0:
             raise ValueError(f'state_timeout_s must be positive, got {self.state_timeout_s}')
+        if self.image_queue_depth < 1:
+            raise ValueError(f'image_queue_depth must be >= 1, got {self.image_queue_depth}')
         if self.inspect_every_frames < 0:
             raise ValueError(f'inspect_every_frames must be >= 0, got '
                              f'{self.inspect_every_frames}')
@@ -79,7 +85,9 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
     """The learner (resumed from the checkpoint folder), or a plain selector when not learning.
 
     `learner_config` is a LearnerConfig, `model_configs` instances of the world model's config
-    classes. With learning off, a learned policy still acts and inspects, but never trains.
+    classes. The node's learner runs free: no replay ratio (the robot acts at its own pace and
+    the learner uses the compute left). With learning off, a learned policy still acts and
+    inspects, but never trains.
     Raises ValueError for a bad selector spec, CheckpointError for an unusable checkpoint.
     """
     commands = config.commands()
@@ -88,9 +96,14 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
         from devrobot_core.exploration import SelectorPolicy
         return SelectorPolicy(make_selector(learner_config.policy, len(commands),
                                             learner_config.seed))
-    from devrobot_world_model.learning.learner import Learner
+    from devrobot_world_model.learning.learner import Learner, start_process
+    start_process(learner_config.seed)  # the node's composition root: once, before the model
+    from devrobot_world_model.learning.learner import FREE_RUNNING
     if not config.learning:
         learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,
-                                             quality_gate=False, error_triggered=False)
-    return Learner(commands, learner_config, model_configs, run_dir=config.run_folder(),
+                                             actor_lag_steps=0, quality_gate=False,
+                                             error_triggered=False)
+    else:
+        learner_config = dataclasses.replace(learner_config, updates_per_step=FREE_RUNNING)
+    return Learner(commands, learner_config, model_configs,
                    checkpoint_dir=config.checkpoint_folder())

@@ -11,6 +11,10 @@ logged. Images of any encoding cv_bridge converts reach the model as rgb8; a fra
 be converted, or of another size than the model's, is dropped with a throttled warning. All
 logic lives in ExplorationCore, ProposalGate, FrameGate and the learner; the learner saves its
 checkpoint in `close()`, which runs while the context is still valid (node_support.spin_node).
+
+Callbacks only record and act: learning runs on the LearningQueue's worker (and the learner's
+own thread), inspection on the InspectionWorker's, so a motor state never waits behind either;
+a command is stamped when it is published.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 from devrobot_interfaces.msg import MotorCommand as MotorCommandMsg
 from devrobot_interfaces.msg import MotorState
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, qos_profile_sensor_data, QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import UInt8
 from std_srvs.srv import Trigger
@@ -32,11 +36,14 @@ from devrobot_core.interactive import StopRequested
 from devrobot_core.ros.image_bridge import frame_from_image
 from devrobot_core.ros.node_support import declare_config, spin_node
 from devrobot_world_model.learning.learner import LearnerConfig
+from devrobot_world_model.learning.metrics import MetricsLogger
 from devrobot_world_model.model.model_io import FrameSizeError
 from devrobot_world_model.model.world_model import CONFIG_CLASSES
 from devrobot_world_model.node.command_watch import overdue
 from devrobot_world_model.node.frame_gate import expected_frame_shape, FrameGate, Throttle
 from devrobot_world_model.node.inspection_publisher import InspectionPublisher
+from devrobot_world_model.node.inspection_worker import InspectionWorker
+from devrobot_world_model.node.learning_queue import LearningQueue
 from devrobot_world_model.node.node_config import build_policy, WorldModelNodeConfig
 from devrobot_world_model.node.proposal_gate import NothingProposed, ProposalGate
 
@@ -54,7 +61,8 @@ class WorldModelNode(Node):
         self.config = declare_config(self, WorldModelNodeConfig)
         learner_config = declare_config(self, LearnerConfig)
         model_configs = [declare_config(self, kind) for kind in CONFIG_CLASSES]
-        self.policy = build_policy(self.config, learner_config, model_configs)
+        self.policy = LearningQueue(build_policy(self.config, learner_config, model_configs))
+        self.learner_config, self.metrics_log = learner_config, None
         self.core = ExplorationCore(self.config.commands(), self.policy,
                                     observe_only=self.config.observe_only)
         self.gate = ProposalGate(self.core, self.config.interactive)
@@ -64,8 +72,16 @@ class WorldModelNode(Node):
         if not self.config.observe_only:
             self.command_pub = self.create_publisher(MotorCommandMsg, 'motor/command', RELIABLE)
         self.inspection = InspectionPublisher(self, len(self.core.action_space), self.classes)
-        self.create_subscription(Image, 'camera/image_raw', self.on_image,
-                                 qos_profile_sensor_data)
+        self.inspector = None
+        if hasattr(self.policy.policy, 'inspect') and self.config.inspect_every_frames:
+            self.inspector = InspectionWorker(self.policy.inspect,
+                                              self.inspection.publish_inspection,
+                                              self.get_logger().warning)
+        # best effort like sensor data, but deep: frames wait while a callback runs
+        images = QoSProfile(depth=self.config.image_queue_depth,
+                            history=HistoryPolicy.KEEP_LAST,
+                            reliability=ReliabilityPolicy.BEST_EFFORT)
+        self.create_subscription(Image, 'camera/image_raw', self.on_image, images)
         self.create_subscription(MotorState, 'motor/state', self.on_state, RELIABLE)
         if self.config.interactive:
             self.proposal_pub = self.create_publisher(MotorCommandMsg, 'world_model/proposal',
@@ -109,22 +125,28 @@ class WorldModelNode(Node):
         except StopRequested as stop:  # a recorded policy is used up: watch from now on
             self.get_logger().info(f'{stop}; observing only from now on')
             self.core.observe_only, proposed = True, None
-        except FrameSizeError as error:  # a camera of another resolution: the model cannot
+        except FrameSizeError as error:  # a policy that checks its frames refused this one
             self.get_logger().warning(f'dropped a camera image: {error}')
             return
         command = self.gate.offer(proposed, self.core.last_action)
         if command is not None:
-            self.command_pub.publish(build_motor_command(self.classes, command))
+            self.publish_command(command)
         elif proposed is not None:  # interactive: held until a person decides
             self.proposal_pub.publish(build_motor_command(self.classes, proposed))
             self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
                                    'world_model/accept or publish an index on '
                                    'world_model/override')
-        self.inspection.publish_metrics(self.core.take_metrics())
+        self.publish_metrics()
         self.frames_seen += 1
-        every = self.config.inspect_every_frames
-        if every and self.frames_seen % every == 0 and hasattr(self.policy, 'inspect'):
-            self.inspection.publish_inspection(frame.stamp_ns, self.policy.inspect(frame.pixels))
+        if self.inspector is not None and \
+                self.frames_seen % self.config.inspect_every_frames == 0:
+            self.inspector.offer(frame.stamp_ns, frame.pixels)
+
+    def publish_command(self, command) -> None:
+        """Stamp `command` now, as it leaves (choosing it took time), and send it."""
+        command = command.stamped(self.now_ns())
+        self.core.replace_in_flight(command)
+        self.command_pub.publish(build_motor_command(self.classes, command))
 
     def on_state(self, msg: MotorState) -> None:
         try:
@@ -132,7 +154,22 @@ class WorldModelNode(Node):
         except ValueError as error:
             self.get_logger().warning(f'dropped a motor state: {error}')
             return
-        self.inspection.publish_metrics(self.core.take_metrics())
+        self.publish_metrics()
+
+    def publish_metrics(self) -> None:
+        """Metric topics and /diagnostics; a learner's also go to metrics.jsonl (run folder)."""
+        metrics = self.core.take_metrics()
+        metrics.update(self.policy.take_metrics())
+        self.inspection.publish_metrics([metrics])
+        steps = getattr(self.policy, 'steps', None)  # a learner's: the step to log at
+        if metrics and steps is not None:
+            if self.metrics_log is None:
+                self.metrics_log = MetricsLogger(self.config.run_folder(),
+                                                 self.learner_config.wandb_project or None,
+                                                 self.learner_config.wandb_mode)
+                if hasattr(self.policy.policy, 'logger'):  # the learner's prediction grid
+                    self.policy.policy.logger = self.metrics_log
+            self.metrics_log.log(metrics, steps)
 
     def on_accept(self, request, response):
         return self.decide(response, lambda now_ns: self.gate.accept(now_ns), 'accepted')
@@ -149,17 +186,24 @@ class WorldModelNode(Node):
             response.success, response.message = False, str(error)
             self.get_logger().warning(str(error))
             return response
-        self.command_pub.publish(build_motor_command(self.classes, command))
+        self.publish_command(command)
         self.get_logger().info(f'proposal of action {proposed} {decision}: sent {command}')
         response.success, response.message = True, f'sent {command}'
         return response
 
     def close(self) -> None:
         """Learn the last transitions, save the checkpoint (the learner's close); `finally`."""
+        if self.inspector is not None:
+            self.inspector.close()
         self.core.finish()
-        close = getattr(self.policy, 'close', None)
-        if close is not None:
-            close()
+        close = getattr(self.policy.policy, 'close', None)
+        try:
+            self.policy.close()  # every queued transition reaches the learner first
+            if close is not None:
+                close()
+        finally:
+            if self.metrics_log is not None:
+                self.metrics_log.close()
 
 
 def main(args=None) -> int:
