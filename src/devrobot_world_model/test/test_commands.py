@@ -241,3 +241,19 @@ def test_train_keeps_only_the_filtered_action(tmp_path, capsys):
            '7'] + TINY_FLAGS
     with pytest.raises(UsageError):
         train_command.main(parse(train_command, bad))
+
+
+def test_every_loss_an_explorer_job_stops_on_is_named_as_train_step_names_it(tmp_path):
+    from devrobot_world_model.commands.cli_support import learning_configs
+    from devrobot_world_model.explorer.training_job import find_loss, LOSS_KEYS
+    from devrobot_world_model.learning.learner import Learner
+
+    args = parse(bench_command, ['--image-size', '16'] + TINY_FLAGS)
+    learner_config, model_configs = learning_configs(args, args.image_size, checkpoint_every=0)
+    robot = bench_command._sim(args, learner_config.seed)
+    learner = Learner(robot.action_space, learner_config, model_configs)
+    bench_command._fill(learner, robot, 8)
+    metrics = train_step(learner.model, learner.trainer.optimizer,
+                         learner.replay.sample(4, learner.trainer.history))
+    learner.close()
+    assert all(find_loss(metrics, loss) is not None for loss in LOSS_KEYS)

@@ -38,9 +38,11 @@ LABEL_PX = 18
 ACTION_METRIC = 'act/action'
 SHARE_BUCKETS = 40  # windows of steps in the action-share chart
 SHARE_COLOURS = ('#4c78a8', '#f58518', '#54a24b', '#e45756', '#72b7b2', '#b279a2')
-# Loss curves first by what they are (the learner's names are being unified: both kinds).
-LOSS_ORDER = ('total_loss', 'predictor_training_loss', 'prediction_loss', 'predictor_patch_loss',
-              'reconstruction_loss', 'latent_loss', 'predictor_latent_loss')
+# Loss curves first by what they are; the older names after them, for a run folder whose
+# metrics.jsonl began before the losses were named where they are computed.
+LOSS_ORDER = ('total_loss', 'prediction_patch_loss', 'reconstruction_loss',
+              'prediction_latent_loss', 'predictor_training_loss', 'predictor_patch_loss',
+              'predictor_latent_loss')
 
 
 @dataclasses.dataclass

@@ -30,10 +30,10 @@ from devrobot_world_model.model.model_io import (
     build_model, check_action_space, checkpoint_payload, model_from_payload, model_spec)
 from devrobot_world_model.model.precision import use_bf16
 
-# Metric names of each loss, newest first: the learner's names are being unified.
+# The metric of each loss a job may stop on, as `training.train_step` names it.
 LOSS_KEYS = {
-    'total': ('train/total_loss', 'train/predictor_training_loss', 'train/loss'),
-    'prediction': ('train/prediction_loss', 'train/predictor_patch_loss'),
+    'total': ('train/total_loss',),
+    'prediction': ('train/prediction_patch_loss',),
     'reconstruction': ('train/reconstruction_loss',),
 }
 SMOOTHING = 0.1  # weight of the newest loss in the running mean the threshold is checked on
@@ -72,7 +72,7 @@ class TrainingRequest:
 
 
 def find_loss(metrics: dict, loss: str) -> float | None:
-    """The value of `loss` ('total', ...) in a train_step metrics dict, by any of its names."""
+    """The value of `loss` (`total`, ...) in a train_step metrics dict, or None."""
     for key in LOSS_KEYS[loss]:
         if key in metrics:
             return float(metrics[key])
