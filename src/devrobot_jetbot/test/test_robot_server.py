@@ -27,8 +27,10 @@ HEADER = struct.Struct('!LB')  # rpyc's frame header: length, compressed flag
 
 
 def client_config(port, secret_file='', **overrides):
+    # a generous call timeout: a service just started in a subprocess on a loaded machine may
+    # take seconds for its first camera frame, and these tests are not about call timing
     values = dict(host='127.0.0.1', port=port, secret_file=secret_file, connect_timeout_s=2.0,
-                  call_timeout_s=2.0, reconnect_attempts=8, reconnect_backoff_s=0.1)
+                  call_timeout_s=15.0, reconnect_attempts=8, reconnect_backoff_s=0.1)
     values.update(overrides)
     return JetBotConfig(**values)
 

@@ -95,7 +95,8 @@ def test_the_service_asks_for_the_secret_in_its_default_file(tmp_path, closed_po
     try:
         wait_for_port(closed_port, process)
         backend = RpycBackend(JetBotConfig(host='127.0.0.1', port=closed_port,
-                                           secret_file=str(home / '.devrobot_secret')))
+                                           secret_file=str(home / '.devrobot_secret'),
+                                           call_timeout_s=15.0))  # a cold subprocess is slow
         backend.apply_motors(0.1, 0.1, 0.05)
         assert backend.read_frame().shape == (224, 224, 3)
         backend.close()
