@@ -24,7 +24,7 @@ setup(
     extras_require={'test': ['pytest']},
     entry_points={
         'console_scripts': [
-            'devrobot = devrobot_bringup.cli:main',
+            'devrobot = devrobot_bringup.cli:console_main',
         ],
     },
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from devrobot_bringup.command_config import (add_config_option, apply_config_file,
@@ -98,5 +99,18 @@ def main(argv=None) -> int:
         return 130
 
 
+def console_main() -> int:
+    """The `devrobot` command: main(), and no second Ctrl-C can kill the process afterwards.
+
+    After an interrupted command has closed its files, the interpreter still tears down for a
+    while (torch's objects are many); Python restores the default SIGINT action for that, so a
+    second Ctrl-C would end the process by the signal instead of with exit status 130.
+    """
+    status = main()
+    if status == 130:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    sys.exit(console_main())
