@@ -6,6 +6,7 @@ double's in-process graph and the clock is simulated.
 """
 
 import importlib.util
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,13 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
         while len(ros.messages('motor/state')) < 30:
             ros.advance(0.05)
             assert ros.now_ns < 1_700_000_000 * 10 ** 9 + 60 * 10 ** 9, 'the loop stalled'
+        # Acting never waits for learning: on a busy machine 30 steps can pass before the
+        # learner's first update, so the graph runs on until one is published.
+        deadline = time.monotonic() + 120
+        while not ros.messages('world_model/metrics/train/updates'):
+            ros.advance(0.05)
+            time.sleep(0.01)
+            assert time.monotonic() < deadline, 'the learner never updated'
     finally:
         world_model.close()
         sim.close()

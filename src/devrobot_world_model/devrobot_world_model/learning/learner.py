@@ -309,3 +309,7 @@ class Learner:
             self.background.close()
         finally:
             self.save()
+
+    def take_final_metrics(self) -> dict:
+        """After close(): the metrics of the updates done since the last transition's."""
+        return self.background.settle()

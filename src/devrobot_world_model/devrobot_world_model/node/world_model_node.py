@@ -171,6 +171,13 @@ class WorldModelNode(Node):
                     self.policy.policy.logger = self.metrics_log
             self.metrics_log.log(metrics, steps)
 
+    def log_final_metrics(self) -> None:
+        """The updates the learner finished after the last step, in metrics.jsonl too."""
+        metrics = self.policy.take_metrics()
+        metrics.update(getattr(self.policy.policy, 'take_final_metrics', dict)())
+        if metrics and self.metrics_log is not None:
+            self.metrics_log.log(metrics, self.policy.steps)
+
     def on_accept(self, request, response):
         return self.decide(response, lambda now_ns: self.gate.accept(now_ns), 'accepted')
 
@@ -201,6 +208,7 @@ class WorldModelNode(Node):
             self.policy.close()  # every queued transition reaches the learner first
             if close is not None:
                 close()
+            self.log_final_metrics()
         finally:
             if self.metrics_log is not None:
                 self.metrics_log.close()
