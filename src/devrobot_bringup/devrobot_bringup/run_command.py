@@ -280,7 +280,7 @@ def build_learner(robot, out: Path, learning: tuple):
     from devrobot_world_model.learning.learner import Learner, start_process
     from devrobot_world_model.learning.learner_checkpoint import ImageSizeError
     learner_config, model_configs = learning
-    start_process(learner_config.seed)
+    start_process(learner_config.seed, learner_config.torch_threads)
     try:
         return Learner(robot.action_space, learner_config, model_configs,
                        checkpoint_dir=out / 'checkpoints')

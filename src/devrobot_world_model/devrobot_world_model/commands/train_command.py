@@ -165,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
     epochs = plateau.config.max_epochs if plateau else args.epochs
     if image_size is not None:
         learner_config = dataclasses.replace(learner_config, image_size=image_size)
-    start_process(learner_config.seed)
+    start_process(learner_config.seed, learner_config.torch_threads)
     try:
         learner = Learner(action_space, learner_config, model_configs,
                           checkpoint_dir=out / 'checkpoints')

@@ -25,6 +25,8 @@ import threading
 
 import torch
 
+from devrobot_world_model.learning.thread_priority import lower_this_threads_priority
+
 KEPT_METRICS = 64  # job results waiting to be taken; older ones are dropped
 
 
@@ -176,6 +178,8 @@ class BackgroundTrainer:
     # -- the trainer's side -----------------------------------------------------------------
 
     def _work(self) -> None:
+        if self.free_running:  # nobody waits for it: the actor goes first (a paced actor waits)
+            lower_this_threads_priority()
         try:
             while True:
                 with self._condition:

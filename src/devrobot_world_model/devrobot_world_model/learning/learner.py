@@ -44,9 +44,14 @@ from devrobot_world_model.model.precision import PRECISIONS, use_bf16
 FREE_RUNNING = -1  # updates_per_step: no replay ratio
 
 
-def start_process(seed: int) -> None:
-    """What an entry point sets once before building learners: torch's seed, the allocator."""
+def start_process(seed: int, torch_threads: int = 0) -> None:
+    """What an entry point sets once before building learners: torch's seed, the allocator.
+
+    `torch_threads` > 0 sets torch's threads per operation (see LearnerConfig.torch_threads).
+    """
     torch.manual_seed(seed)
+    if torch_threads > 0:
+        torch.set_num_threads(torch_threads)
     keep_freed_memory()
 
 
@@ -91,6 +96,10 @@ class LearnerConfig:
         'auto', "Training arithmetic: 'bf16' (bfloat16 autocast), 'fp32', or 'auto': bf16 where "
         'the device runs it natively (a CPU with AVX512-BF16 or AMX, a recent GPU), else fp32.')
     seed: int = setting(0, 'Seed of weights, minibatches and exploration.')
+    torch_threads: int = setting(
+        0, "Threads per torch operation on the CPU; 0: torch's default (one per core). 1 when "
+        'the actor, the learner and the inspection share a few cores: several threads per '
+        'operation then spin against each other and the time to a command grows tenfold.')
     checkpoint_every: int = setting(500, 'Save a checkpoint every N training updates; 0: never.')
     checkpoint_replay: int = setting(
         100, 'Most recent transitions stored in a checkpoint (refill the replay on resume).')

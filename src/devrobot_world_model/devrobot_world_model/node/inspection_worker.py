@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
+from devrobot_world_model.learning.thread_priority import lower_this_threads_priority
+
 
 class InspectionWorker:
     """Runs `inspect(pixels)` on its own thread and hands the result to `publish`."""
@@ -46,6 +48,7 @@ class InspectionWorker:
         self._thread.join()
 
     def _work(self) -> None:
+        lower_this_threads_priority()  # pictures for people: the robot's commands go first
         while True:
             with self._condition:
                 self._condition.wait_for(lambda: self._request is not None or self._stopping)

@@ -97,7 +97,8 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
         return SelectorPolicy(make_selector(learner_config.policy, len(commands),
                                             learner_config.seed))
     from devrobot_world_model.learning.learner import Learner, start_process
-    start_process(learner_config.seed)  # the node's composition root: once, before the model
+    # the node's composition root: once, before the model
+    start_process(learner_config.seed, learner_config.torch_threads)
     from devrobot_world_model.learning.learner import FREE_RUNNING
     if not config.learning:
         learner_config = dataclasses.replace(learner_config, updates_per_step=0.0,
