@@ -26,7 +26,7 @@ INITIAL_LOGIT = -4.0
 
 @dataclass
 class CnnAutoencoderConfig:
-    """The convolutional autoencoder (the default: fastest to learn on this CPU)."""
+    """The convolutional autoencoder (the default; `--model.autoencoder vit` is the other)."""
 
     cnn_patch_size: int = setting(16, 'Side of the image square each latent token covers, px.')
     cnn_channels: int = setting(64, 'Channels of the latent grid (the token size D).')
