@@ -102,7 +102,7 @@ def test_metrics_go_to_diagnostics_and_plottable_topics(ros, start):
         ros.deliver('camera/image_raw', _image(ros, step))
         _complete(ros, ros.messages('motor/command')[-1])
     assert node.policy.drain(timeout_s=10)
-    node.publish_metrics()  # the learner's metrics go out with the next callback's
+    node.flow.publish_metrics()  # the learner's metrics go out with the next callback's
     diagnostics = ros.messages('/diagnostics')[-1]
     status, = diagnostics.status
     values = {kv.key: kv.value for kv in status.values}
@@ -250,7 +250,7 @@ def test_a_used_up_recorded_policy_turns_the_node_into_an_observer(ros, start):
 def test_frames_of_another_size_are_dropped_with_a_throttled_warning(ros, start):
     node, learner = start()
     clock = [0.0]
-    node.warn_dropped.clock = lambda: clock[0]
+    node.flow.warn_dropped.clock = lambda: clock[0]
     ros.deliver('camera/image_raw', _image(ros))  # 8x8: the size from now on
     big = build_image(ros_message_classes(), np.zeros((16, 16, 3), np.uint8), ros.now_ns)
     for _ in range(3):
@@ -260,7 +260,7 @@ def test_frames_of_another_size_are_dropped_with_a_throttled_warning(ros, start)
     warnings = [text for _, level, text in ros.logs if level == 'warn']
     assert len(warnings) == 2 and '16x16' in warnings[0] and 'takes 8x8' in warnings[0]
     assert '2 more since the last' in warnings[1]
-    assert node.frame_gate.dropped == 4 and len(ros.messages('motor/command')) == 1
+    assert node.flow.frame_gate.dropped == 4 and len(ros.messages('motor/command')) == 1
 
 
 def test_a_resumed_models_frame_size_is_the_one_admitted(ros, start, monkeypatch):
@@ -298,3 +298,15 @@ def test_the_proposal_is_latched_for_late_subscribers_and_decisions_are_logged(r
     assert len(late) == 1 and motor_command_from_msg(late[0]).right == 0.12
     ros.call_service('world_model/accept', Trigger.Request())
     assert any('proposal of action 1 accepted' in text for _, _, text in ros.logs)
+
+
+def test_a_replay_ratio_in_the_parameters_is_not_used_and_says_so_once(ros, start):
+    node, _ = start()
+    assert node.get_parameter('updates_per_step').value == -1.0  # declared as used: no ratio
+    assert not any('updates_per_step' in text for _, _, text in ros.logs)
+    start(updates_per_step=1.0)
+    warnings = [text for _, level, text in ros.logs
+                if level == 'warn' and 'updates_per_step' in text]
+    assert warnings == ['updates_per_step 1 is not used: the world-model node learns without '
+                        'a replay ratio (the robot acts at its own pace; the learner trains '
+                        'with the compute left)']

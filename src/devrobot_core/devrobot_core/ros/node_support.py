@@ -42,8 +42,12 @@ def _declared_default(spec):
     return spec.kind(spec.default)
 
 
-def declare_config(node, config_class: type, dynamic: tuple = (), prefix: str = ''):
+def declare_config(node, config_class: type, dynamic: tuple = (), prefix: str = '',
+                   defaults: dict | None = None):
     """Declare one parameter per field of `config_class`; return the config they give.
+
+    `defaults` replaces the declared default of the fields it names (a node that uses a field
+    otherwise than the dataclass's default says, e.g. the world-model node's replay ratio).
 
     Raises ValueError (from the dataclass's checks) for values that make no sense, and rclpy's
     InvalidParameterTypeException for a value of the wrong type.
@@ -52,6 +56,8 @@ def declare_config(node, config_class: type, dynamic: tuple = (), prefix: str = 
     from rclpy.exceptions import ParameterUninitializedException
 
     for spec in field_specs(config_class):
+        if defaults and spec.name in defaults:
+            spec = dataclasses.replace(spec, default=defaults[spec.name])
         descriptor = ParameterDescriptor(description=spec.help,
                                          read_only=spec.name not in dynamic)
         node.declare_parameter(prefix + spec.name, _declared_default(spec), descriptor)

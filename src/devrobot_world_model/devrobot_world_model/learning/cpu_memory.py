@@ -3,10 +3,9 @@
 A training update on 224 px frames allocates and frees tensors of 5-20 MB dozens of times.
 glibc serves blocks that large with fresh `mmap`s and unmaps them on free, so every update
 page-faults its buffers in again, zeroed by the kernel. Raising the mmap threshold to glibc's
-maximum and never trimming the heap lets freed blocks be reused: on this project's 2-core CPU,
-22 updates of the default model took 265,000 page faults instead of 820,000, 1.0 s of system
-time instead of 2.2, and trained 5-10 % more samples per second (interleaved runs). The price
-is that the process keeps its peak heap, which a learner reaches in its first update anyway.
+maximum and never trimming the heap lets freed blocks be reused: far fewer page faults, less
+system time, more samples per second (`devrobot bench` measures them). The price is that the
+process keeps its peak heap, which a learner reaches in its first update anyway.
 
 Only glibc has `mallopt`; anywhere else (macOS, musl) this does nothing.
 """

@@ -13,8 +13,7 @@ the entry point's: `start_process(seed)` before building a learner.
 Replay ratio: every environment step earns `updates_per_step` minibatch updates (fractions
 accumulate, so 0.25 is one update every fourth step). With the default, one update per step and
 an actor lag of one step, the actor acts while the trainer learns the previous transition; with
-no ratio (-1), the actor never waits and the learner trains as fast as it can
-(docs/world_model.md has the measured figures).
+no ratio (-1), the actor never waits and the learner trains as fast as it can.
 """
 
 from __future__ import annotations

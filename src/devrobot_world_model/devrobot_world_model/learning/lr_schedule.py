@@ -3,11 +3,10 @@
 `make_scheduler` puts the rule on torch's LambdaLR: each parameter group's rate is its
 `initial_lr` times `decay_factor(updates)`, and a resumed run continues at its update count.
 
-Measured on the toroidal dot (docs/world_model.md, "Measured figures"): the CNN autoencoder's
-late predictions sharpen when the rates halve every 500 updates (seed 1's "move" R² at 1,000
-steps: 0.934 constant, 0.961 decayed), while the ViT's predictor learns "move" slowly and the
-same decay holds it below R² 0.9 at 3,000 steps on two seeds of three (constant rates: 0.95).
-So the default half-life, AUTO, depends on the autoencoder.
+On the toroidal dot the CNN autoencoder's late predictions sharpen when the rates halve every
+500 updates, while the ViT's predictor learns "move" slowly and the same decay stalls it; so
+the default half-life, AUTO, depends on the autoencoder (`benchmarks/learning_curve.py
+--learner.lr-half-life-updates N` compares settings).
 """
 
 from torch.optim.lr_scheduler import LambdaLR

@@ -1,9 +1,9 @@
 """Autoencoders from images to a grid of latent tokens and back.
 
 Both kinds keep a *spatial* latent: one token per `patch_size` square of the image, `[B, N, D]`
-with `N = (H / patch_size) * (W / patch_size)`. A single global vector (the issue's 14x14
-bottleneck CNN) plateaued at R² 0.86 on the dot world because it must re-learn where things are;
-a grid keeps position for free, and the predictor only has to move content between tokens.
+with `N = (H / patch_size) * (W / patch_size)`. A single global vector would have to re-learn
+where things are; a grid keeps position for free, and the predictor only has to move content
+between tokens.
 The decoders output logits per pixel (`sigmoid` gives the image), one patch per token.
 """
 
@@ -26,7 +26,7 @@ INITIAL_LOGIT = -4.0
 
 @dataclass
 class CnnAutoencoderConfig:
-    """The convolutional autoencoder (the default: fastest to learn on this CPU)."""
+    """The convolutional autoencoder (the default; `--model.autoencoder vit` is the other)."""
 
     cnn_patch_size: int = setting(16, 'Side of the image square each latent token covers, px.')
     cnn_channels: int = setting(64, 'Channels of the latent grid (the token size D).')

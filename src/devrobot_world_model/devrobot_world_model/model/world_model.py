@@ -43,8 +43,8 @@ class WorldModelConfig:
         'learning-rate schedule follows it: see --learner.lr-half-life-updates).')
     predictor: str = setting('transformer', "Predictor: 'transformer' (default) or 'lstm'.")
     pixel_loss: str = setting(
-        'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + ". 'bce' learned fastest on the dot "
-        "world (R² 0.94 at 500 steps where 'focal' had 0.90); see docs/world_model.md.")
+        'bce', 'Pixel loss: ' + ', '.join(PIXEL_LOSSES) + " ('bce': a gradient on every wrong "
+        "pixel, however saturated; see docs/world_model.md).")
     focal_gamma: float = setting(2.0, "Focal loss exponent (pixel_loss 'focal').")
     foreground_weight: float = setting(50.0, "Foreground weight (pixel_loss 'weighted_mse').")
     reconstruction_weight: float = setting(1.0, 'Weight of the autoencoder reconstruction loss.')
@@ -259,8 +259,7 @@ class WorldModel(nn.Module):
         """
         trains = self.config.prediction_trains
         # The predictor runs in float32 even under bfloat16 autocast: it is the part that learns
-        # "move", and in bf16 seed 1 of the dot world ended 0.011 lower on it at 1,000 steps.
-        # It costs about a tenth of the bf16 speed-up (docs/world_model.md, Throughput).
+        # "move", the finer prediction, and a small part of the compute.
         with torch.autocast(latents.device.type, enabled=False):
             predicted = predictor.predict(
                 (latents.detach() if trains == 'predictor' else latents).float(), actions)

@@ -81,13 +81,29 @@ class WorldModelNodeConfig:
         return Path(self.run_dir).expanduser() if self.run_dir else root / 'runs' / self.robot_type
 
 
+def unused_ratio(config: WorldModelNodeConfig, learner_config) -> str | None:
+    """The start-up warning for a replay ratio set in the node's parameters; None when unset.
+
+    The node's learner runs without a ratio (FREE_RUNNING, the node's declared default): the
+    robot acts at its own pace and the learner trains with the compute left. A paced learner
+    would make the camera callback wait for its updates, so the node does not honour one.
+    """
+    from devrobot_world_model.learning.learner import FREE_RUNNING
+    ratio = learner_config.updates_per_step
+    if ratio == FREE_RUNNING:
+        return None
+    use = ('learns without a replay ratio (the robot acts at its own pace; the learner trains '
+           'with the compute left)' if config.learning else 'does not learn (learning: false)')
+    return f'updates_per_step {ratio:g} is not used: the world-model node {use}'
+
+
 def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=()):
     """The learner (resumed from the checkpoint folder), or a plain selector when not learning.
 
     `learner_config` is a LearnerConfig, `model_configs` instances of the world model's config
-    classes. The node's learner runs free: no replay ratio (the robot acts at its own pace and
-    the learner uses the compute left). With learning off, a learned policy still acts and
-    inspects, but never trains.
+    classes. The node's learner runs free, whatever `updates_per_step` says (`unused_ratio`
+    warns about it): the robot acts at its own pace and the learner uses the compute left.
+    With learning off, a learned policy still acts and inspects, but never trains.
     Raises ValueError for a bad selector spec, CheckpointError for an unusable checkpoint.
     """
     commands = config.commands()
