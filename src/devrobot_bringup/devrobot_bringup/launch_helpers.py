@@ -10,6 +10,7 @@ devrobot-specific blocks built from these are in `launch_blocks`.
 from __future__ import annotations
 
 import math
+import os
 
 PACKAGE = 'devrobot_bringup'
 # What a session bag holds: the offline trainer and the replay learn from exactly these.
@@ -19,17 +20,21 @@ DEFAULT_MAX_BAG_SIZE_MB = 1024.0
 # compression (`--compression-mode file`, which writes `.mcap.zstd`), the chunks stay readable
 # by Foxglove, `ros2 bag play` and the offline trainer without decompressing a copy first.
 MCAP_PRESET = 'zstd_fast'
+# Distros whose `ros2 bag record` takes topics as positional arguments only (no --topics);
+# Jazzy and Kilted take both, Lyrical and newer --topics only.
+POSITIONAL_TOPICS_DISTROS = ('foxy', 'galactic', 'humble', 'iron')
 # launch's VALID_TRUE_EXPRESSIONS and VALID_FALSE_EXPRESSIONS (humble, jazzy and rolling alike)
 TRUE_WORDS = ('true', '1')
 FALSE_WORDS = ('false', '0')
 
 
 def bag_record_cmd(output: str = '', max_bag_size_mb: float = DEFAULT_MAX_BAG_SIZE_MB,
-                   topics=SESSION_TOPICS) -> list:
+                   topics=SESSION_TOPICS, distro: str | None = None) -> list:
     """`ros2 bag record` of the session topics: mcap, zstd chunks, split every N megabytes.
 
     An empty `output` lets rosbag2 name the folder `rosbag2_<date>-<time>` in the current
-    directory. Topics are positional: Jazzy also offers `--topics`, Humble does not.
+    directory. `distro` (default: $ROS_DISTRO) decides how topics are given: positional on
+    Humble, which has no `--topics`; `--topics` elsewhere (Lyrical has no positional topics).
     """
     if not math.isfinite(max_bag_size_mb) or max_bag_size_mb < 0:
         raise ValueError(f'max_bag_size_mb must be >= 0 (0: one file), got {max_bag_size_mb}')
@@ -39,7 +44,10 @@ def bag_record_cmd(output: str = '', max_bag_size_mb: float = DEFAULT_MAX_BAG_SI
            '--max-bag-size', str(int(max_bag_size_mb * 1024 * 1024))]
     if output:
         cmd += ['-o', output]
-    return cmd + list(topics)
+    distro = os.environ.get('ROS_DISTRO', '') if distro is None else distro
+    if distro.strip().lower() in POSITIONAL_TOPICS_DISTROS:
+        return cmd + list(topics)
+    return cmd + ['--topics', *topics]
 
 
 def bag_play_cmd(bag: str, rate: float = 1.0, delay_s: float = 5.0) -> list:

@@ -64,6 +64,22 @@ def test_the_world_model_knows_the_simulators_commands(monkeypatch):
     assert document['world_model']['ros__parameters']['action_space'] == expected
 
 
+def _graph_parameter_files(tmp_path):
+    """The shipped sim.yaml, and the launch test's small world built from it."""
+    import test_sim_graph_launch
+    shipped = yaml.safe_load((CONFIG / 'sim.yaml').read_text())
+    small = test_sim_graph_launch.small_graph_params(
+        yaml.safe_load((CONFIG / 'sim.yaml').read_text()), str(tmp_path))
+    return {'sim.yaml': shipped, 'launch test': small}
+
+
+def test_the_world_model_takes_frames_of_the_size_the_simulator_draws(tmp_path):
+    for name, params in _graph_parameter_files(tmp_path).items():
+        drawn = params['sim_node']['ros__parameters']['image_size']
+        taken = params['world_model']['ros__parameters']['image_size']
+        assert taken == drawn, f'{name}: the world model would drop every {drawn} px frame'
+
+
 def test_rviz_shows_camera_reconstruction_and_each_prediction():
     config = yaml.safe_load(RVIZ.read_text())
     topics = [d['Topic']['Value'] for d in config['Visualization Manager']['Displays']

@@ -1,4 +1,4 @@
-"""The launch helpers' command lines (the ros2bag flags are those of the jazzy/humble CLI)."""
+"""The launch helpers' command lines (the ros2bag flags of the humble to lyrical CLIs)."""
 
 import pytest
 
@@ -15,6 +15,26 @@ def test_record_writes_mcap_with_zstd_chunks_split_by_size():
     assert cmd[cmd.index('--max-bag-size') + 1] == str(512 * 1024 * 1024)
     assert cmd[cmd.index('-o') + 1] == 'sessions/today'
     assert cmd[-3:] == list(SESSION_TOPICS)
+
+
+# How each distro's `ros2 bag record` takes topics (ros2bag/verb/record.py of its branch or
+# release): Humble positional only, Jazzy and Kilted both, Lyrical and rolling --topics only.
+RECORD_TOPICS_CLI = {'humble': {'positional'}, 'jazzy': {'positional', '--topics'},
+                     'kilted': {'positional', '--topics'}, 'lyrical': {'--topics'},
+                     'rolling': {'--topics'}}
+
+
+@pytest.mark.parametrize('distro', sorted(RECORD_TOPICS_CLI))
+def test_record_gives_topics_the_way_the_distros_cli_takes_them(distro, monkeypatch):
+    monkeypatch.setenv('ROS_DISTRO', distro)
+    cmd = bag_record_cmd('sessions/today', 512)
+    if '--topics' in cmd:
+        form, topics = '--topics', cmd[cmd.index('--topics') + 1:]
+    else:
+        form, topics = 'positional', cmd[cmd.index('-o') + 2:]
+    assert form in RECORD_TOPICS_CLI[distro]
+    assert topics == list(SESSION_TOPICS)
+    assert bag_record_cmd('x', 1, distro=distro) == bag_record_cmd('x', 1)
 
 
 def test_record_without_output_lets_rosbag2_name_the_folder():

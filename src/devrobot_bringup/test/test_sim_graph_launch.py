@@ -39,6 +39,17 @@ TINY_MODEL = {'cnn_patch_size': 4, 'cnn_channels': 16, 'cnn_encoder_blocks': 1,
               'batch_size': 4, 'warmup_transitions': 4, 'checkpoint_every': 10}
 
 
+def small_graph_params(params: dict, folder: str) -> dict:
+    """A sim parameter file's sections with a 16 px world, a tiny model, checkpoints in `folder`.
+
+    The world model is told the world's image size too: it drops frames of any other size.
+    """
+    params['sim_node']['ros__parameters'].update(SMALL_WORLD)
+    params['world_model']['ros__parameters'].update(
+        TINY_MODEL, image_size=SMALL_WORLD['image_size'], checkpoint_root=folder)
+    return params
+
+
 def ros_is_installed() -> bool:
     return bool(os.environ.get('ROS_DISTRO')) or importlib.util.find_spec('rclpy') is not None
 
@@ -53,9 +64,7 @@ else:
     def _params_file(share: str, folder: str) -> str:
         """config/sim.yaml with a 16 px world, a tiny model and checkpoints in `folder`."""
         with open(os.path.join(share, 'config', 'sim.yaml'), encoding='utf-8') as stream:
-            params = yaml.safe_load(stream)
-        params['sim_node']['ros__parameters'].update(SMALL_WORLD)
-        params['world_model']['ros__parameters'].update(TINY_MODEL, checkpoint_root=folder)
+            params = small_graph_params(yaml.safe_load(stream), folder)
         path = os.path.join(folder, 'params.yaml')
         with open(path, 'w', encoding='utf-8') as stream:
             yaml.safe_dump(params, stream)

@@ -151,7 +151,12 @@ def image_to_array(msg) -> np.ndarray:
                          f'pixels ({row_bytes} bytes)')
     data = msg.data
     if isinstance(data, (list, tuple)):
-        data = np.asarray(data, dtype=np.uint8)  # a value outside [0, 255] overflows
+        # checked here: numpy 1.x (ROS's, on Humble and Jazzy) wraps 300 to 44 silently
+        values = np.asarray(data)
+        if values.size and (values.dtype.kind not in 'iu' or values.min() < 0
+                            or values.max() > 255):
+            raise ValueError('image data must be bytes: integers from 0 to 255')
+        data = values.astype(np.uint8)
     elif isinstance(data, np.ndarray) and data.dtype != np.uint8:
         raise ValueError(f'image data must be uint8, got {data.dtype}')
     elif isinstance(data, str):

@@ -139,6 +139,39 @@ def test_a_second_signal_during_close_does_not_cut_the_save_short(monkeypatch, c
     assert 'SIGTERM again: still shutting down' in capfd.readouterr().err
 
 
+def test_launch_forwarding_the_terminals_ctrl_c_is_no_second_request(monkeypatch, capfd):
+    ros = rclpy_double.install(monkeypatch)
+    log = []
+
+    def ctrl_c_in_a_terminal():  # the terminal's SIGINT, then launch's, milliseconds apart
+        ros.send_signal(signal.SIGINT)
+        ros.send_signal(signal.SIGINT)
+    ros.idle_hook = ctrl_c_in_a_terminal
+    assert spin_node(Closing.make(log)) == 0
+    assert log == [('close', False)] and ros.messages('state')
+    assert 'again' not in capfd.readouterr().err
+
+
+def test_the_same_signal_later_is_told(monkeypatch, capfd):
+    from devrobot_core.ros.node_support import (install_stop_handlers, restore_handlers,
+                                                SIGNAL_ECHO_S, StopRequest)
+    ros = rclpy_double.install(monkeypatch)
+    now = [100.0]
+    stop = StopRequest()
+    previous = install_stop_handlers(stop, clock=lambda: now[0])
+    try:
+        ros.send_signal(signal.SIGINT)
+        now[0] += SIGNAL_ECHO_S / 2
+        ros.send_signal(signal.SIGINT)
+        assert 'again' not in capfd.readouterr().err
+        now[0] += SIGNAL_ECHO_S
+        ros.send_signal(signal.SIGINT)
+        assert 'SIGINT again: still shutting down' in capfd.readouterr().err
+    finally:
+        restore_handlers(previous)
+    assert stop.requested and stop.reason == 'SIGINT'
+
+
 def test_a_node_ends_its_own_run_with_its_exit_status(monkeypatch):
     from devrobot_core.ros.node_support import StopRequest
     ros = rclpy_double.install(monkeypatch)

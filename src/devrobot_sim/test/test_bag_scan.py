@@ -14,6 +14,7 @@ from rosbags.rosbag2.enums import CompressionFormat, CompressionMode, StoragePlu
 from ruamel.yaml import YAML
 
 from devrobot_core import conversions
+from devrobot_core.bags.bag_health import check_bag
 from devrobot_core.bags.bag_scan import scan_mcap
 from devrobot_core.bags.session_bag import DamagedBagError, read_session, SessionBagError
 from devrobot_core.msg_types import (
@@ -73,6 +74,23 @@ def test_every_flipped_bit_reads_whole_or_is_reported(tmp_path):
         assert events == expected, f'byte {offset} flipped: read back different events'
         assert rosbags_count(bag) == 92, f'byte {offset}: ROS tools would not read it whole'
     assert outcomes['damaged'] > 200 and outcomes['whole'] > 10, outcomes
+
+
+def test_a_message_index_that_points_elsewhere_is_damage(tmp_path):
+    # ROS 2's mcap reader follows the message index records after each chunk (they carry no
+    # checksum): one wrong offset made it stop after a few messages of a bag read as whole.
+    bag = record_bag(tmp_path / 'bag', steps=30)
+    mcap = bag / 'bag.mcap'
+    chunk = next(c for c in scan_mcap(mcap).chunks if c.index_end > c.end)
+    first_offset = chunk.end + 9 + 2 + 4 + 8  # record header, channel id, length, log time
+    flip(mcap, first_offset, 3)
+    health = check_bag(bag)
+    assert not health.ok and 'a message index that does not match its chunk' in health.describe()
+    with pytest.raises(DamagedBagError, match='devrobot repair'):
+        read_session(bag)
+    from devrobot_core.bags.bag_repair import repair_bag
+    assert not repair_bag(bag).was_whole
+    assert check_bag(bag).ok and counts(bag) == (31, 30, 30)
 
 
 def crc_less_bag(path, steps=20):

@@ -70,6 +70,44 @@ def test_round_trip(tmp_path, storage):
         np.testing.assert_array_equal(read.pixels, written.pixels)
 
 
+def test_a_whole_mcap_bag_rosbag2_py_cannot_open_is_read_with_the_checked_scan(
+        tmp_path, monkeypatch):
+    # Jazzy's mcap plugin refuses some bags whose chunks and messages all check out ("No
+    # storage could be initialized"); reading them must not depend on it.
+    from devrobot_core.bags import bag_readers
+    _robot, frames, commands, outcomes = record(tmp_path / 'bag', 6)
+
+    def refuse(path, reader=None):
+        raise bag_readers.BagReadError(f'cannot read bag {path}: No storage could be '
+                                       'initialized. Abort')
+    monkeypatch.setattr(bag_readers, 'choose_reader', lambda requested=None: 'rosbag2_py')
+    monkeypatch.setattr(bag_readers, 'open_bag', refuse)
+    info, events = read_session(tmp_path / 'bag')
+    assert info.reader == 'bag_scan' and info.damage == ''
+    read_frames, read_commands, read_outcomes = split(events)
+    assert read_commands == commands and read_outcomes == outcomes
+    assert len(read_frames) == len(frames)
+
+
+def test_allow_partial_skips_a_message_that_does_not_decode_whatever_the_reader(
+        tmp_path, monkeypatch):
+    from devrobot_core.bags import bag_readers
+    store = get_devrobot_typestore()
+    classes = conversions.rosbags_message_classes(store)
+    writer = Writer(tmp_path / 'bag', version=8, storage_plugin=StoragePlugin.MCAP)
+    with writer:  # no chunk checksums: the bag checks out whole, one message does not decode
+        image = writer.add_connection('/camera/image_raw', IMAGE_TYPE, typestore=store)
+        for stamp_ns in (1, 2, 3):
+            writer.write(image, stamp_ns, store.serialize_cdr(conversions.build_image(
+                classes, np.zeros((4, 4, 3), np.uint8), stamp_ns), IMAGE_TYPE))
+        writer.write(image, 4, b'\x00\x01\x00\x00\xff\xff\xff\x7f')
+    monkeypatch.setattr(bag_readers, 'choose_reader', lambda requested=None: 'rosbag2_py')
+    monkeypatch.setattr(bag_readers, 'open_bag',  # rosbags standing in for rosbag2_py
+                        lambda path, reader=None: bag_readers.RosbagsReader(path))
+    _info, events = read_session(tmp_path / 'bag', allow_partial=True)
+    assert [event.stamp_ns for event in events] == [1, 2, 3]
+
+
 def test_metadata_is_version_8_with_zstd_chunks_and_session_info(tmp_path):
     from mcap.reader import make_reader
 

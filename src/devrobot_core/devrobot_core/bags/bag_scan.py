@@ -87,6 +87,9 @@ class Chunk:
     compressed_size: int
     counts: dict  # channel id -> messages
     index_end: int = 0  # end of the message index records that follow it
+    # channel id -> sorted (log time ns, offset in the uncompressed records) of its messages:
+    # what the message index records after the chunk must list (ROS 2's reader follows them)
+    message_index: dict = field(default_factory=dict)
     salvaged: list | None = None  # cut off: its whole messages, (log time, channel, data)
 
 
@@ -217,12 +220,13 @@ def _decompress_start(compression: str, blob, size: int) -> bytes:
 
 def _chunk_records(raw: bytes, start_ns: int, end_ns: int, whole: bool = True,
                    keep: bool = False) -> tuple:
-    """(message counts per channel, schemas, channels, messages if `keep`) of chunk data.
+    """(message counts per channel, schemas and channels, messages if `keep`, index).
 
-    `whole`: every record must parse (BadRecord otherwise); else stop at the first that does
-    not (the readable start of a cut-off chunk).
+    `index` maps channel id to the (log time, offset) of its messages in `raw`. `whole`: every
+    record must parse (BadRecord otherwise); else stop at the first that does not (the
+    readable start of a cut-off chunk).
     """
-    counts, records, messages, pos = {}, [], [], 0
+    counts, records, messages, index, pos = {}, [], [], {}, 0
     try:
         while pos < len(raw):
             if pos + 9 > len(raw):
@@ -239,6 +243,7 @@ def _chunk_records(raw: bytes, start_ns: int, end_ns: int, whole: bool = True,
                 if not start_ns <= log_ns <= end_ns:
                     raise BadRecord('a message time lies outside its chunk')
                 counts[channel] = counts.get(channel, 0) + 1
+                index.setdefault(channel, []).append((log_ns, pos))
                 if keep:
                     messages.append((log_ns, channel, raw[body + 22:end]))
             elif op == 0x03:
@@ -251,7 +256,8 @@ def _chunk_records(raw: bytes, start_ns: int, end_ns: int, whole: bool = True,
     except BadRecord:
         if whole:
             raise
-    return counts, records, messages
+    return counts, records, messages, {channel: sorted(entries)
+                                       for channel, entries in index.items()}
 
 
 def _chunk_header(data, pos: int) -> tuple:
@@ -281,9 +287,9 @@ def _read_chunk(data, pos: int, keep: bool = False, check_crc: bool = True) -> t
     raw = _decompress(compression, data[data_start:end], size)
     if check_crc and crc and crc32(raw) != crc:
         raise BadRecord('a chunk fails its checksum')
-    counts, records, messages = _chunk_records(raw, start_ns, end_ns, keep=keep)
+    counts, records, messages, index = _chunk_records(raw, start_ns, end_ns, keep=keep)
     chunk = Chunk(pos, end, start_ns, end_ns, size, crc, compression, compressed, counts,
-                  index_end=end)
+                  index_end=end, message_index=index)
     return chunk, records, messages
 
 
@@ -294,7 +300,8 @@ def _salvage_chunk(data, pos: int, scan: McapScan) -> None:
     except BadRecord:
         return
     raw = _decompress_start(compression, data[data_start:], size)
-    counts, records, messages = _chunk_records(raw, start_ns, end_ns, whole=False, keep=True)
+    counts, records, messages, _index = _chunk_records(raw, start_ns, end_ns, whole=False,
+                                                       keep=True)
     _add(scan, records)
     if messages:  # its span is its first byte: a search may still find chunks after it
         scan.chunks.append(Chunk(pos, pos + 1, start_ns, end_ns, size, crc, compression, 0,
@@ -366,12 +373,17 @@ def _record(data, pos: int, scan: McapScan) -> int:
         scan.loose.append((log_ns, channel, body + 22, end))
     elif op == 0x07:
         cursor = Cursor(data, body, end)
-        cursor.u16()
+        channel = cursor.u16()
         entries = cursor.u32()
         if 6 + entries != length or entries % 16:
             raise BadRecord('a message index of the wrong length')
         if scan.chunks and scan.chunks[-1].index_end == pos:
-            scan.chunks[-1].index_end = end
+            chunk = scan.chunks[-1]
+            chunk.index_end = end
+            listed = sorted(struct.iter_unpack('<QQ', data[cursor.pos:end]))
+            if listed != chunk.message_index.get(channel, []):
+                scan.problems.append(f'byte {pos}: a message index that does not match its '
+                                     'chunk')
     elif op == 0x01:
         if pos != len(MAGIC):
             raise BadRecord('a second header')

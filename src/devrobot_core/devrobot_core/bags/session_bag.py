@@ -429,9 +429,11 @@ def read_session(path, allow_partial: bool = False) -> tuple:
     An mcap bag is checked whole first (chunk checksums, message counts against
     metadata.yaml, its index): a damaged, cut-short or unclosed one raises DamagedBagError
     with what is readable, unless `allow_partial`, which reads every message that checks out
-    (SessionInfo.damage then says what is missing). A whole bag is read with rosbag2_py where
+    (SessionInfo.damage then says what is missing), always with the checked scan. A whole bag
+    is read with rosbag2_py where
     it imports (which also reindexes a bag folder whose recorder died before writing
-    metadata.yaml), else with the checked scan (mcap) or rosbags (sqlite3). The iterator reads
+    metadata.yaml), else with the checked scan (mcap) or rosbags (sqlite3); a whole mcap bag
+    rosbag2_py cannot open is read with the checked scan. The iterator reads
     the bag again. Raises SessionBagError for a missing or non-session bag.
     """
     from devrobot_core.bags import bag_readers
@@ -450,8 +452,15 @@ def read_session(path, allow_partial: bool = False) -> tuple:
         raise SessionBagError(str(error)) from None
     except OSError as error:
         raise SessionBagError(f'cannot read bag {path}: {error.strerror or error}') from None
-    if health.storage == 'mcap' and (reader != 'rosbag2_py' or not health.ok):
+    if health.storage == 'mcap' and (reader != 'rosbag2_py' or not health.ok or allow_partial):
         session, events, decoders = read_mcap(health, allow_partial)
+    elif health.storage == 'mcap':
+        try:
+            session, events, decoders = read_through(path, reader)
+        except SessionBagError:
+            # rosbag2's mcap plugin refused a bag whose every chunk and message checks out
+            # (a flipped byte in a part the messages do not need): the checked scan reads it
+            session, events, decoders = read_mcap(health, allow_partial)
     elif health.storage:
         session, events, decoders = read_through(path, reader)
     else:

@@ -19,6 +19,7 @@ import dataclasses
 import os
 import signal
 import sys
+import time
 from typing import Callable
 
 from devrobot_core.config_fields import check_finite_values, config_from_lookup, field_specs
@@ -27,6 +28,9 @@ from devrobot_core.errors import UsageError
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # How long one executor wait may block: the latest a stop request is noticed while idle.
 SPIN_POLL_S = 0.1
+# At a Ctrl-C in a terminal every node gets the terminal's SIGINT and, milliseconds later, the
+# one launch forwards: the same signal within this window is that echo, not a second request.
+SIGNAL_ECHO_S = 1.0
 
 
 def _declared_default(spec):
@@ -123,18 +127,27 @@ class StopRequest:
         self.requested = True
 
 
-def install_stop_handlers(stop: StopRequest) -> dict:
+def install_stop_handlers(stop: StopRequest,
+                          clock: Callable[[], float] = time.monotonic) -> dict:
     """SIGINT and SIGTERM request a stop (a repeated one says so); returns the old handlers.
 
     rclpy's own handlers shut the context down the moment the signal arrives, before a node
-    could publish its STOPPED states or save; these only ask the spin loop to end.
+    could publish its STOPPED states or save; these only ask the spin loop to end. The same
+    signal again within SIGNAL_ECHO_S of the first is launch forwarding the terminal's Ctrl-C,
+    and passes silently; another signal, or the same one later, is told to stderr.
     """
+    first = []  # (signum, time) of the first stop signal
+
     def on_signal(signum, frame):
         name = signal.Signals(signum).name
         if stop.requested:
-            # os.write: print() could re-enter a stream the main thread is writing to.
-            os.write(2, f'{name} again: still shutting down (saving); SIGKILL ends at '
-                        'once\n'.encode())
+            echo = first and first[0][0] == signum and clock() - first[0][1] < SIGNAL_ECHO_S
+            if not echo:
+                # os.write: print() could re-enter a stream the main thread is writing to.
+                os.write(2, f'{name} again: still shutting down (saving); SIGKILL ends at '
+                            'once\n'.encode())
+        elif not first:
+            first.append((signum, clock()))
         stop.set(name)
     return {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
 
