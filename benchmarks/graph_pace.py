@@ -114,10 +114,11 @@ def build_graph(graph, robot: str, folder: str, image_size: int, **world_model):
     return nodes, WorldModelNode()
 
 
-def graph_figures(graph, node, seconds: float, durations: dict) -> dict:
-    by_topic = {}
-    for topic, at, msg in graph.published_at:
-        by_topic.setdefault(topic, []).append((at, msg))
+def pace_figures(by_topic: dict, seconds: float, log_lines) -> dict:
+    """The pace from what was seen on each topic: {topic: [(perf_counter s, msg), ...]}.
+
+    Shared with graph_pace_ros.py, which sees the real graph's messages as they arrive.
+    """
     images = [at for at, _ in by_topic.get('camera/image_raw', [])]
     latencies = []
     for at, _ in by_topic.get('motor/command', []):
@@ -131,15 +132,24 @@ def graph_figures(graph, node, seconds: float, durations: dict) -> dict:
         if index < len(states):
             command_to_state.append(1e3 * (states[index] - at))
     statuses = [motor_outcome_from_msg(m).status for _, m in by_topic.get('motor/state', [])]
-    learner = node.policy.policy
     return {
         'commands_per_s': round(len(by_topic.get('motor/command', [])) / seconds, 2),
         'commands': len(by_topic.get('motor/command', [])),
-        'state_timeouts': sum('no motor/state' in text for _, _, text in graph.logs),
+        'state_timeouts': sum('no motor/state' in text for text in log_lines),
         'self_preemptions': statuses.count(MotorStatus.PREEMPTED),
         'stale_rejections': statuses.count(MotorStatus.REJECTED_STALE),
         'image_to_command_ms': percentiles(latencies),
         'command_to_state_ms': percentiles(command_to_state),
+    }
+
+
+def graph_figures(graph, node, seconds: float, durations: dict) -> dict:
+    by_topic = {}
+    for topic, at, msg in graph.published_at:
+        by_topic.setdefault(topic, []).append((at, msg))
+    learner = node.policy.policy
+    return {
+        **pace_figures(by_topic, seconds, [text for _, _, text in graph.logs]),
         'callback_ms': {topic: percentiles(values) for topic, values in durations.items()},
         'learner_updates': learner.trainer.updates,
         'learner_samples_per_s': round(learner.trainer.samples_per_s(), 1),
