@@ -214,7 +214,7 @@ def test_a_small_file_claiming_a_billion_transitions_is_refused_fast(tmp_path, g
     payload = copy.deepcopy(good)
     replay_of(HUGE, capacity=HUGE)(payload)
     torch.save(payload, tmp_path / 'checkpoint.pt')
-    assert (tmp_path / 'checkpoint.pt').stat().st_size < 400_000
+    assert (tmp_path / 'checkpoint.pt').stat().st_size < 1_000_000  # the data would be 8 GB
     started = time.perf_counter()
     with pytest.raises(CheckpointError, match='1,000,000,000 elements over 8 stored bytes'):
         learner_on(tmp_path)

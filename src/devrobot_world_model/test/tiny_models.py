@@ -1,5 +1,6 @@
 """Tiny model configs for tests: they run in milliseconds on CPU."""
 
+from devrobot_world_model.learning.ensemble import EnsembleConfig
 from devrobot_world_model.learning.learning_progress import ProgressConfig
 from devrobot_world_model.model.autoencoders import CnnAutoencoderConfig, VitAutoencoderConfig
 from devrobot_world_model.model.predictors import LstmPredictorConfig, TransformerPredictorConfig
@@ -20,4 +21,5 @@ def tiny_configs(autoencoder='cnn', predictor='transformer', history=1, held_bac
                                  vit_decoder_dim=16, vit_decoder_depth=1),
             TransformerPredictorConfig(tf_dim=16, tf_depth=1, tf_heads=2, tf_history=history),
             LstmPredictorConfig(lstm_hidden=16, lstm_history=history, lstm_mix_kernel=3),
-            ProgressConfig(progress_held_back=held_back, progress_every=2, progress_window=2)]
+            ProgressConfig(progress_held_back=held_back, progress_every=2, progress_window=2),
+            EnsembleConfig(ensemble_hidden=8)]
