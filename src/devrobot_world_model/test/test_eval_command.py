@@ -190,6 +190,8 @@ def test_horizons_are_scored_direct_composed_and_rolled_out(tmp_path, capsys):
     learner = Learner(robot.action_space, LearnerConfig(checkpoint_every=0, image_size=16),
                       configs, checkpoint_dir=tmp_path / 'checkpoints')
     learner.model.level_created_at[1] = 7  # level 1 (2 steps) exists, level 2 not yet
+    frame = robot.read()  # a learner that has seen no frame saves nothing
+    learner.observe(Transition(frame, robot.send(robot.action_space[0]), robot.read()))
     learner.close()
     flags = ['--states', '4', '--dot-radius', '1', '--move-pixels', '3', '--horizons', '1',
              '--level-horizons', '1', '2', '3', '4']

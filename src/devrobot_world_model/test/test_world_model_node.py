@@ -1,8 +1,6 @@
 """The world-model node, run through the rclpy test double with a recording fake learner."""
 
 import math
-import os
-import sys
 
 import numpy as np
 import pytest

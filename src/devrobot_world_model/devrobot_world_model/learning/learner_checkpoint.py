@@ -25,7 +25,7 @@ import numpy as np
 from devrobot_world_model.learning import checkpoint_io
 from devrobot_world_model.model.model_io import (
     check_action_space, checkpoint_payload, learner_checkpoint, model_spec)
-from devrobot_world_model.model.world_model import ModelSpec, PART_CONFIGS
+from devrobot_world_model.model.world_model import ModelSpec, OPTIONAL_PARTS
 
 
 class ImageSizeError(checkpoint_io.CheckpointError):
@@ -58,11 +58,11 @@ def spec_for(payload: dict | None, image_size: int, n_actions: int,
         raise ImageSizeError(stored, image_size)
     if model_configs:
         spec = model_spec(stored, n_actions, model_configs)
-        # A part the checkpoint predates (the ensemble, say) stays out unless set otherwise
-        # than its defaults: the stored weights have none.
-        for name, kind in PART_CONFIGS.items():
-            if name not in payload['spec']['parts'] and spec.parts[name] == kind():
-                del spec.parts[name]
+        # A part the checkpoint predates (the ensemble, say) stays out: the stored weights
+        # have none.
+        for name in OPTIONAL_PARTS:
+            if name not in payload['spec']['parts']:
+                spec.parts.pop(name, None)
         return spec
     return ModelSpec.from_dict(payload['spec'])
 

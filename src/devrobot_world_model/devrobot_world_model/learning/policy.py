@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from devrobot_core.selectors import make_selector
-from devrobot_world_model.learning.score_selectors import choose, LEARNED_SELECTORS, selector_scores
+from devrobot_world_model.learning.score_selectors import (
+    choose, LEARNED_SELECTORS, selector_scores)
 from devrobot_world_model.model.model_io import check_frame
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 

@@ -241,8 +241,11 @@ def _check_optimizer(state, meta_model) -> None:
 
 
 def _check_counters(counters, spec: ModelSpec) -> None:
-    """The learner's and trainer's counters; the hierarchy's (`level_streaks`,
-    `level_tested_view`) where present (a checkpoint of an older strategy has its own, unused)."""
+    """Check the learner's and trainer's counters, and the hierarchy's where present.
+
+    The hierarchy's are `level_streaks` and `level_tested_view`; a checkpoint of an older level
+    strategy has its own, which are not used.
+    """
     bad = checkpoint_io.CheckpointError
     names = ('steps', 'updates', 'skipped')
     checkpoint_io.check_keys(counters, names + ('update_credit', 'last_recon_loss'), 'counters')
