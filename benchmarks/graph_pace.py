@@ -59,7 +59,7 @@ class WallClockGraph(Graph):
         self.published_at.append((publisher.topic_name.lstrip('/'), time.perf_counter(), msg))
         super()._publish(publisher, msg)
 
-    def run(self, seconds: float) -> None:
+    def run_for(self, seconds: float) -> None:
         """Deliver messages and fire due timers for `seconds`, one callback at a time."""
         end = time.perf_counter() + seconds
         while time.perf_counter() < end:
@@ -124,6 +124,12 @@ def graph_figures(graph, node, seconds: float, durations: dict) -> dict:
         index = np.searchsorted(images, at) - 1
         if index >= 0:
             latencies.append(1e3 * (at - images[index]))
+    states = [at for at, _ in by_topic.get('motor/state', [])]
+    command_to_state = []  # the robot's share of a cycle: 200 ms of command, then late timers
+    for at, _ in by_topic.get('motor/command', []):
+        index = np.searchsorted(states, at)
+        if index < len(states):
+            command_to_state.append(1e3 * (states[index] - at))
     statuses = [motor_outcome_from_msg(m).status for _, m in by_topic.get('motor/state', [])]
     learner = node.policy.policy
     return {
@@ -133,6 +139,7 @@ def graph_figures(graph, node, seconds: float, durations: dict) -> dict:
         'self_preemptions': statuses.count(MotorStatus.PREEMPTED),
         'stale_rejections': statuses.count(MotorStatus.REJECTED_STALE),
         'image_to_command_ms': percentiles(latencies),
+        'command_to_state_ms': percentiles(command_to_state),
         'callback_ms': {topic: percentiles(values) for topic, values in durations.items()},
         'learner_updates': learner.trainer.updates,
         'learner_samples_per_s': round(learner.trainer.samples_per_s(), 1),
@@ -193,7 +200,7 @@ def main() -> None:
                 robots, node = build_graph(graph, args.robot, folder, args.image_size)
                 durations = {}
                 timed_callbacks(node, durations)
-                graph.run(args.seconds)
+                graph.run_for(args.seconds)
                 figures = graph_figures(graph, node, args.seconds, durations)
                 node.close()
                 for robot in robots:

@@ -47,6 +47,9 @@ def test_sim_and_world_model_explore_learn_and_checkpoint(monkeypatch, tmp_path)
         while len(ros.messages('motor/state')) < 30:
             ros.advance(0.05)
             assert ros.now_ns < 1_700_000_000 * 10 ** 9 + 60 * 10 ** 9, 'the loop stalled'
+        # 0.2 s commands: the robot keeps its pace (with the image acted on only at the next
+        # idle tick, 30 commands took 15 s)
+        assert ros.now_ns / 1e9 - 1_700_000_000 <= 30 * 0.25
         # Acting never waits for learning: on a busy machine 30 steps can pass before the
         # learner's first update, so the graph runs on until one is published.
         deadline = time.monotonic() + 120

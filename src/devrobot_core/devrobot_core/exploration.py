@@ -64,6 +64,7 @@ class ExplorationCore:
         self.in_flight: MotorCommand | None = None
         self.last_action: int | None = None
         self.last_info: dict = {}
+        self.latest_frame: Frame | None = None  # not acted on yet
         self._metrics: dict = {}
 
     def on_frame(self, frame: Frame, now_ns: int | None = None) -> MotorCommand | None:
@@ -74,8 +75,13 @@ class ExplorationCore:
         its outcome with `on_outcome`.
         """
         self.observe_frame(frame)
+        self.latest_frame = frame
+        return self._act(frame, now_ns)
+
+    def _act(self, frame: Frame, now_ns: int | None) -> MotorCommand | None:
         if self.observe_only or self.in_flight is not None:
             return None
+        self.latest_frame = None  # acted on: never the basis of a second command
         stamp_ns = frame.stamp_ns if now_ns is None else now_ns
         # A command about to be stamped now closes the previous one's window for a next frame:
         # learn from it before choosing (the assembler reads only the stamp).
@@ -97,11 +103,23 @@ class ExplorationCore:
         """The session ended: learn from every command still waiting for its window to close."""
         self._learn(self.assembler.flush())
 
-    def on_outcome(self, outcome: MotorOutcome) -> None:
-        """Record how a command ended; frees the robot when it is the command in flight."""
-        if self.in_flight is not None and outcome.command == self.in_flight:
+    def on_outcome(self, outcome: MotorOutcome,
+                   now_ns: int | None = None) -> MotorCommand | None:
+        """Record how a command ended; frees the robot when it is the command in flight.
+
+        Returns the next command when that frees the robot and the newest frame already shows
+        the world after the command (a driver may deliver the image before the state, and an
+        executor may run the image callback first): acting on it now, not on the next frame,
+        keeps the robot at its own pace. None otherwise.
+        """
+        freed = self.in_flight is not None and outcome.command == self.in_flight
+        if freed:
             self.in_flight = None
         self._learn(self.assembler.add_outcome(outcome))
+        frame = self.latest_frame
+        if freed and frame is not None and frame.stamp_ns >= outcome.end_ns:
+            return self._act(frame, now_ns)
+        return None
 
     def replace_in_flight(self, command: MotorCommand) -> None:
         """Send `command` instead of the one proposed (a person overrode or re-stamped it)."""

@@ -3,6 +3,7 @@
 import numpy as np
 
 from devrobot_core.exploration import ExplorationCore, SelectorPolicy
+from devrobot_core.motor import Frame
 from devrobot_sim.sim_robot import SimRobot
 
 
@@ -103,3 +104,30 @@ def test_selector_policy_learns_nothing():
     policy = SelectorPolicy(lambda frame: (1, {}))
     assert policy.select(None) == (1, {})
     assert policy.observe(None) == {} and policy.idle(None) == {}
+
+
+def test_a_frame_before_the_state_is_acted_on_when_the_state_arrives():
+    """A driver publishes the state and the image together; an executor may run either first."""
+    robot = SimRobot()
+    policy = RecordingPolicy([1, 0])
+    core = ExplorationCore(robot.action_space, policy)
+    first = core.on_frame(robot.read(), 10)
+    outcome = robot.send(first)
+    after = robot.read()  # stamped when the command ended
+    assert after.stamp_ns >= outcome.end_ns
+    assert core.on_frame(after, outcome.end_ns) is None  # the robot is not free yet
+    second = core.on_outcome(outcome, outcome.end_ns + 5)
+    assert second == robot.action_space[0].stamped(outcome.end_ns + 5)
+    assert len(policy.transitions) == 1  # the first command's, learned before selecting
+    assert policy.learned_when_selecting == [0, 1]
+
+
+def test_an_outcome_never_acts_on_a_frame_from_before_the_command_ended():
+    robot = SimRobot()
+    core = ExplorationCore(robot.action_space, RecordingPolicy([1, 1]))
+    frame = robot.read()
+    outcome = robot.send(core.on_frame(frame, frame.stamp_ns))
+    during = Frame(frame.pixels, outcome.end_ns - 1)  # captured while the command ran
+    assert core.on_frame(during) is None
+    assert core.on_outcome(outcome) is None  # the next frame will show the result
+    assert core.on_frame(robot.read()) is not None

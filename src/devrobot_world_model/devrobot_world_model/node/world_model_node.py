@@ -120,14 +120,27 @@ class WorldModelNode(Node):
                                                  self.config.state_timeout_s):
             self.get_logger().warning('no motor/state for the last command: acting again')
             self.core.release()
+        if not self.act(lambda: self.core.on_frame(frame, now_ns)):
+            return
+        self.publish_metrics()
+        self.frames_seen += 1
+        if self.inspector is not None and \
+                self.frames_seen % self.config.inspect_every_frames == 0:
+            self.inspector.offer(frame.stamp_ns, frame.pixels)
+
+    def act(self, propose) -> bool:
+        """Send (or, interactive, propose) the command `propose()` returns, if any.
+
+        False when the policy refused the frame (of a size it cannot take).
+        """
         try:
-            proposed = self.core.on_frame(frame, now_ns)
+            proposed = propose()
         except StopRequested as stop:  # a recorded policy is used up: watch from now on
             self.get_logger().info(f'{stop}; observing only from now on')
             self.core.observe_only, proposed = True, None
         except FrameSizeError as error:  # a policy that checks its frames refused this one
             self.get_logger().warning(f'dropped a camera image: {error}')
-            return
+            return False
         command = self.gate.offer(proposed, self.core.last_action)
         if command is not None:
             self.publish_command(command)
@@ -136,11 +149,7 @@ class WorldModelNode(Node):
             self.get_logger().info(f'proposed action {self.gate.proposed_index}: call '
                                    'world_model/accept or publish an index on '
                                    'world_model/override')
-        self.publish_metrics()
-        self.frames_seen += 1
-        if self.inspector is not None and \
-                self.frames_seen % self.config.inspect_every_frames == 0:
-            self.inspector.offer(frame.stamp_ns, frame.pixels)
+        return True
 
     def publish_command(self, command) -> None:
         """Stamp `command` now, as it leaves (choosing it took time), and send it."""
@@ -150,10 +159,12 @@ class WorldModelNode(Node):
 
     def on_state(self, msg: MotorState) -> None:
         try:
-            self.core.on_outcome(motor_outcome_from_msg(msg))
+            outcome = motor_outcome_from_msg(msg)
         except ValueError as error:
             self.get_logger().warning(f'dropped a motor state: {error}')
             return
+        # the image after the command may have come first: then the robot acts on it now
+        self.act(lambda: self.core.on_outcome(outcome, self.now_ns()))
         self.publish_metrics()
 
     def publish_metrics(self) -> None:
