@@ -175,9 +175,9 @@ class Learner:
         self.background = BackgroundTrainer(self.trainer, config.actor_lag_steps,
                                             self.free_running, state['actor_weights'])
         missing = {'disagreement': self.model.ensemble is None and
-                   'ensemble heads (--ensemble-heads)',
+                   'ensemble heads (--ensemble.heads)',
                    'progress': self.model.progress is None and
-                   'held-back transitions (--progress-held-back)'}.get(config.policy)
+                   'held-back transitions (--progress.held-back)'}.get(config.policy)
         if missing:
             raise ValueError(f'the {config.policy} policy needs {missing}')
         policy = WorldModelPolicy(self.action_space, self.background.weights, config.policy,

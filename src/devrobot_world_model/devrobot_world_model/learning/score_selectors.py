@@ -50,12 +50,12 @@ def selector_scores(kind: str, parts: dict) -> np.ndarray:
         return error
     if kind == 'disagreement':
         if disagreement is None:
-            raise ValueError('the disagreement selector needs ensemble heads (--ensemble-heads)')
+            raise ValueError('the disagreement selector needs ensemble heads (--ensemble.heads)')
         return np.asarray(disagreement, dtype=np.float64)
     if kind == 'progress':
         if progress is None:
             raise ValueError('the progress selector needs held-back transitions '
-                             '(--progress-held-back)')
+                             '(--progress.held-back)')
         return optimistic_progress(progress)
     if kind == 'uncertainty':
         if disagreement is None and progress is None:

@@ -71,8 +71,8 @@ class WorldModelConfig:
         0.1, 'Weight of the uncertainty head loss (predicting its own log pixel loss).')
     hierarchy_levels: int = setting(
         1, 'Most predictor levels: level L predicts the frame after 2**L actions; each is '
-        'created once the one below has been competent on fresh runs (--level-r2, '
-        '--level-position-px). 1: primitive actions only.')
+        'created once the one below has been competent on fresh runs (--hierarchy.r2, '
+        '--hierarchy.position-px). 1: primitive actions only.')
 
     def __post_init__(self):
         for name, allowed in (('autoencoder', AUTOENCODERS), ('predictor', PREDICTORS),
