@@ -4,8 +4,9 @@ Subscribes `camera/image_raw` (sensor-data QoS) and `motor/state`; publishes `mo
 (never with observe_only); for inspection `world_model/reconstruction`, one
 `world_model/prediction/action_<i>` image per action, `world_model/scores` (one per action,
 then a row per part of the score), metrics on `/diagnostics` and as
-`world_model/metrics/<key>` Float64 topics (rqt_plot, Foxglove). Interactive: proposals on `world_model/proposal` (latched: transient local, so a
-tool that subscribes later still gets the waiting one), decided through the
+`world_model/metrics/<key>` Float64 topics (rqt_plot, Foxglove). Interactive: proposals on
+`world_model/proposal` (latched: transient local, so a tool that subscribes later still gets
+the waiting one), decided through the
 `world_model/accept` service or an action index on `world_model/override`; each decision is
 logged. Images of any encoding cv_bridge converts reach the model as rgb8; a frame that cannot
 be converted, or of another size than the model's, is dropped with a throttled warning. All
