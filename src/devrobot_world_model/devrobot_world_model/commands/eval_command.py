@@ -44,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--horizons', type=int, nargs='+', default=[1, 5, 10],
                         help='Open-loop horizons, in steps (default: 1 5 10).')
     parser.add_argument('--level-horizons', type=int, nargs='*', default=[1, 2, 4, 8, 16],
+                        metavar='N',
                         help='Horizons scored directly, composed from levels and rolled out '
                              '(default: 1 2 4 8 16; none: skip).')
     parser.add_argument('--device', default='auto',
