@@ -50,7 +50,7 @@ def write_plots(runs: list, summary: list, folder) -> list:
             axis.bar(np.arange(len(rows)) + k * width, means, width, yerr=errors, label=name)
         axis.set_xticks(np.arange(len(rows)) + 0.4 - width / 2,
                         [r['selector'] for r in rows], rotation=30, ha='right')
-        axis.set(title=f'{world} world: share of steps', ylabel='% of steps')
+        axis.set(title=f'{world} world: share of steps', ylabel='% of steps', ylim=(0, 100))
         axis.legend(fontsize='small')
     paths.append(_save(figure, folder / 'action_shares.png', plt))
 
@@ -65,7 +65,8 @@ def write_plots(runs: list, summary: list, folder) -> list:
     axis.axhline(0.5, color='grey', linestyle='--', linewidth=1)
     axis.set_xticks(np.arange(len(selectors)) + 0.4 - width / 2, selectors, rotation=30,
                     ha='right')
-    axis.set(title='rank correlation: score vs realised held-out error', ylabel='Spearman')
+    axis.set(title='rank correlation: score vs realised held-out error', ylabel='Spearman',
+             ylim=(-1, 1))
     axis.legend(fontsize='small')
     paths.append(_save(figure, folder / 'rank_correlation.png', plt))
     return paths
