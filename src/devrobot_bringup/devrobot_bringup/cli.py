@@ -26,6 +26,9 @@ SUBCOMMANDS = {
              'Score a world-model checkpoint on held-out simulator states.'),
     'bench': ('devrobot_world_model.commands.bench_command',
               'Measure learning and acting speed and memory on this machine.'),
+    'explore-bench': ('devrobot_world_model.commands.explore_bench_command',
+                      'Compare action selectors on the same budget, on the plain and the noisy '
+                      'dot world.'),
     'train': ('devrobot_world_model.commands.train_command',
               'Train a world model offline from recorded session bags, faster than real time.'),
     'explore': ('devrobot_world_model.commands.explore_command',

@@ -14,9 +14,9 @@ class RunConfig:
     robot: str = setting('sim', "Robot to drive: 'sim' (toroidal dot) or 'jetbot'.")
     policy: str = setting(
         '', 'Action selector spec: random[:SEED], constant:N, sequence:NAME|N,N,..., '
-        'recorded:BAG[@FILTER] (recorded-partial:BAG for a damaged bag), or uncertainty '
-        '(needs --learn). Empty: uncertainty with '
-        '--learn, else random.')
+        'recorded:BAG[@FILTER] (recorded-partial:BAG for a damaged bag), or a learned one '
+        '(needs --learn): uncertainty, predicted-error, disagreement, progress. Empty: '
+        'uncertainty with --learn, else random.')
     steps: int = setting(200, 'Number of commands to execute.')
     out: str = setting('runs/latest', 'Run folder: session bags, stats, checkpoints, metrics.')
     learn: bool = setting(False, 'Run the world model in the loop, learning as it goes.')

@@ -60,7 +60,8 @@ def folder_state(folder):
 def test_another_image_size_is_refused_before_the_session_and_keeps_both_checkpoints(
         tmp_path, capsys):
     out = tmp_path / 'run'
-    flags = ['--eval-states', '0', '--checkpoint-every', '2']
+    # every transition trains (none held back for learning progress): 2 saves in 8 steps
+    flags = ['--eval-states', '0', '--checkpoint-every', '2', '--progress.held-back', '0']
     assert main(['run', '--learn', '--steps', '8', '--out', str(out), *TINY, *flags]) == 0
     checkpoints = out / 'checkpoints'
     before = folder_state(checkpoints)

@@ -4,8 +4,8 @@ Each selector is named by a spec string usable from the CLI and from ROS paramet
 `constant:1`, `sequence:always_move`, `sequence:0,1,1`, `random`, `random:7` (a seed),
 `recorded:BAG` (replay a session's actions; `recorded:BAG@1` keeps only action 1;
 `recorded-partial:BAG` replays the readable part of a damaged bag).
-Learned selectors (the world model's `uncertainty`) are added by their own packages through
-`register_selector`.
+The world model's learned selectors (`uncertainty`, `predicted-error`, `disagreement`,
+`progress`) are its policy's own; other packages may add kinds through `register_selector`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from devrobot_world_model.learning.training import train_step
 
 TINY_FLAGS = ['--cnn-patch-size', '4', '--cnn-channels', '8', '--cnn-encoder-blocks', '1',
               '--cnn-decoder-blocks', '1', '--tf-dim', '8', '--tf-depth', '1', '--tf-heads', '2',
-              '--batch-size', '4', '--warmup-transitions', '4', '--augment-shift-px', '2']
+              '--batch-size', '4', '--warmup-transitions', '4', '--augment-shift-px', '2',
+              '--progress-held-back', '0']  # every transition trains: the counts below
 
 
 def parse(module, argv):

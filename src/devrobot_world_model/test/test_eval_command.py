@@ -181,3 +181,38 @@ def test_an_unknown_device_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="cannot load the checkpoint.*device 'tpu'"):
         eval_command.main(parse(['--checkpoint', str(tmp_path / 'checkpoints'), '--device',
                                  'tpu'] + SMALL_FLAGS))
+
+
+def test_horizons_are_scored_direct_composed_and_rolled_out(tmp_path, capsys):
+    from devrobot_world_model.learning.hierarchy import HierarchyConfig
+    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
+    configs = tiny_configs(hierarchy_levels=3) + [HierarchyConfig(level_codes=4)]
+    learner = Learner(robot.action_space, LearnerConfig(checkpoint_every=0, image_size=16),
+                      configs, checkpoint_dir=tmp_path / 'checkpoints')
+    learner.model.level_created_at[1] = 7  # level 1 (2 steps) exists, level 2 not yet
+    frame = robot.read()  # a learner that has seen no frame saves nothing
+    learner.observe(Transition(frame, robot.send(robot.action_space[0]), robot.read()))
+    learner.close()
+    flags = ['--states', '4', '--dot-radius', '1', '--move-pixels', '3', '--horizons', '1',
+             '--level-horizons', '1', '2', '3', '4']
+    folder = str(tmp_path / 'checkpoints')
+    assert eval_command.main(parse(['--checkpoint', folder, '--json'] + flags)) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result['levels']['created_at_step'] == [0, 7, -1]
+    assert set(result['levels']['codes']) == {'level_1'}  # the created levels' codes
+    horizons = result['horizons']
+    assert set(horizons) == {'horizon_1', 'horizon_2', 'horizon_3', 'horizon_4'}
+    assert horizons['horizon_2']['direct']['calls'] == 1
+    assert horizons['horizon_4']['direct'] is None  # level 2 not created
+    assert horizons['horizon_3']['composed']['calls'] == 2  # 2 + 1
+    assert horizons['horizon_4']['composed']['calls'] == 2  # 2 + 2
+    assert horizons['horizon_4']['rollout']['calls'] == 4
+    for key in ('r2', 'position_error_px_median', 'pixel_mse'):
+        assert key in horizons['horizon_4']['rollout']
+    assert eval_command.main(parse(['--checkpoint', folder] + flags)) == 0
+    table = capsys.readouterr().out
+    assert 'levels created at steps: 1 steps: 0, 2 steps: 7, 4 steps: not yet' in table
+    assert '4 steps' in table and 'composed' in table and 'NMI' in table
+    assert eval_command.main(parse(['--checkpoint', folder, '--json', '--level-horizons']
+                                   + flags[:-5])) == 0
+    assert 'horizons' not in json.loads(capsys.readouterr().out)

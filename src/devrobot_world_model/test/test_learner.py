@@ -49,7 +49,8 @@ def test_the_loop_learns_and_logs_selection_and_training_figures():
     last = logger.records[-1][1]
     assert all('/' in key for key in last)
     assert np.isfinite(logger.values('train/total_loss')[-1])
-    for key in ('act/uncertainty', 'act/score_0', 'act/score_1', 'act/gated', 'perf/select_ms',
+    for key in ('act/uncertainty', 'act/score/0', 'act/score/1', 'act/disagreement/1',
+                'act/predicted_error/0', 'act/gated', 'perf/select_ms',
                 'act/action', 'perf/steps_per_s', 'train/updates'):
         assert key in last, key
     assert [step for step, _ in logger.records] == list(range(1, 9))
@@ -261,21 +262,31 @@ def test_resuming_with_another_architecture_action_space_or_size_is_refused(tmp_
                 checkpoint_dir=tmp_path / 'checkpoints')
 
 
-def test_higher_levels_are_created_when_the_level_below_predicts_well():
-    configs = tiny_configs(hierarchy_levels=3, level_up_error=1.0)  # any loss counts as good
-    learner, robot = make_learner(configs=configs), tiny_robot()
-    drive(learner, robot, 5)  # first update: level 0 is good -> level 1 is created
+def test_higher_levels_are_created_once_the_level_below_passes_its_checks():
+    from devrobot_world_model.learning.hierarchy import HierarchyConfig
+    lenient = HierarchyConfig(level_check_steps=2, level_checks=1, level_r2=-1e9,
+                              level_position_px=0.0, level_batch_size=4)
+    configs = tiny_configs(hierarchy_levels=3) + [lenient]
+    learner = make_learner(configs=configs, policy='sequence:always_move')
+    robot = tiny_robot()
+    logger = drive(learner, robot, 3)  # two fresh runs of level 0: a check passed
+    assert learner.model.active_levels == 2
+    created = learner.model.level_created_at.tolist()
+    assert created[0] == 0 and created[1] in (2, 3) and created[2] == -1
     level_1 = [p.detach().clone() for p in learner.model.levels[0].parameters()]
-    logger = drive(learner, robot, 4)
-    assert learner.trainer.levels.active_levels == 3
+    logger = drive(learner, robot, 8)
+    assert learner.model.active_levels == 3 and learner.model.level_created_at[2] > created[1]
     assert logger.values('train/hierarchy_levels')[-1] == 3
+    assert logger.values('hierarchy/level_created') == [2]
     assert logger.values('train/level_1_patch_loss') and logger.values(
-        'prediction_errors/level_1')
+        'hierarchy/level_1_r2_min')
     after = learner.model.levels[0].parameters()
     assert any(not torch.equal(a, b) for a, b in zip(level_1, after))
-    strict = make_learner(configs=tiny_configs(hierarchy_levels=3, level_up_error=0.0))
+    strict = make_learner(configs=tiny_configs(hierarchy_levels=3) + [
+        HierarchyConfig(level_check_steps=2, level_r2=2.0)],  # R² never reaches 2
+        policy='sequence:always_move')
     drive(strict, tiny_robot(), 9)
-    assert strict.trainer.levels.active_levels == 1  # only created on top of a good one
+    assert strict.model.active_levels == 1  # only created on top of a competent one
     learner.close()
     strict.close()
 

@@ -94,21 +94,20 @@ def test_bad_choices_are_refused_with_the_options():
         tiny_model(pixel_loss='l1')
 
 
-def test_a_higher_level_predicts_the_frame_after_a_macro_action():
+def test_a_higher_level_predicts_the_frame_after_an_action_sequence():
     model = tiny_model(hierarchy_levels=3, n_actions=2)
-    assert [level.film.embed.num_embeddings for level in model.levels] == [4, 16]
-    assert model.macro_actions(torch.tensor([[1, 0, 1, 1]])).item() == 1 + 4 + 8
+    assert [level.span for level in model.levels] == [2, 4]
     for name, parameter in model.levels.named_parameters():
-        if 'to_delta' in name or 'to_scale_shift' in name:
+        if 'to_delta' in name or 'film' in name or 'to_bias' in name:
             torch.nn.init.normal_(parameter, std=0.1)
-    loss, prediction = model.level_loss(2, torch.rand(3, 3, 16, 16),
-                                        torch.randint(0, 2, (3, 4)), torch.rand(3, 3, 16, 16))
+    loss, prediction, code_loss = model.level_loss(
+        2, torch.rand(3, 3, 16, 16), torch.randint(0, 2, (3, 4)), torch.rand(3, 3, 16, 16))
     loss.backward()
-    assert torch.isfinite(loss) and prediction.item() > 0
+    assert torch.isfinite(loss) and prediction.item() > 0 and code_loss.item() >= 0
     assert all(p.grad is not None and p.grad.abs().sum() > 0
-               for p in model.levels[1].parameters())
-    with pytest.raises(ValueError, match='macro actions'):
-        tiny_model(hierarchy_levels=5, n_actions=3)
+               for name, p in model.levels[1].named_parameters() if 'codebook' not in name)
+    with pytest.raises(ValueError, match='hierarchy_levels'):
+        tiny_model(hierarchy_levels=9, n_actions=3)
 
 
 @pytest.mark.parametrize('trains,encoder_learns,decoder_learns', [

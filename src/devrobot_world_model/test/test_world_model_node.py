@@ -1,5 +1,7 @@
 """The world-model node, run through the rclpy test double with a recording fake learner."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -34,7 +36,9 @@ class FakeLearner:
     def inspect(self, pixels):
         float_image = np.full((3, 8, 8), 0.5, dtype=np.float32)  # [3, H, W] in [0, 1]
         return {'reconstruction': float_image, 'predictions': [float_image, pixels],
-                'scores': [0.1, 0.9]}
+                'scores': [0.1, 0.9], 'score_parts': {
+                    'predicted_error': [-3.0, -2.0], 'disagreement': None,
+                    'progress': [float('nan'), 0.25]}}
 
     def close(self):
         self.closed = True
@@ -131,7 +135,12 @@ def test_inspection_images_and_scores(ros, start):
     prediction_1, = ros.messages('world_model/prediction/action_1')
     assert bytes(prediction_1.data) == bytes([7]) * 8 * 8 * 3
     scores, = ros.messages('world_model/scores')
-    assert list(scores.data) == pytest.approx([0.1, 0.9])
+    assert list(scores.data[:2]) == pytest.approx([0.1, 0.9])  # rqt_plot: data[i]
+    assert list(scores.data[2:4]) == pytest.approx([-3.0, -2.0])
+    assert math.isnan(scores.data[4]) and scores.data[5] == pytest.approx(0.25)
+    rows, actions = scores.layout.dim
+    assert rows.label == 'score,predicted_error,progress' and rows.size == 3
+    assert (actions.label, actions.size, actions.stride) == ('action', 2, 2)
 
 
 def test_observe_only_never_publishes_commands(ros, start):

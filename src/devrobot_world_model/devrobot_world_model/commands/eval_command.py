@@ -6,7 +6,11 @@
 
 The model comes from `devrobot_world_model.load(path)`: anything with `predict(frames,
 commands)` and `action_space`. The protocol and its baselines live in `evaluation.py`;
-`--introspect` adds `introspection.py`'s measurements of a devrobot WorldModel.
+`--introspect` adds `introspection.py`'s measurements of a devrobot WorldModel. A model that
+also has `predict_sequence` (the world model) is scored at `--level-horizons` three ways, its
+level predicting the horizon directly, its levels composed and level 0 rolled out
+(`horizons.py`), with the steps at which its levels were created and the NMI of their codes
+with the number of moves.
 """
 
 from __future__ import annotations
@@ -39,6 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Frames per predict call (default: 64).')
     parser.add_argument('--horizons', type=int, nargs='+', default=[1, 5, 10],
                         help='Open-loop horizons, in steps (default: 1 5 10).')
+    parser.add_argument('--level-horizons', type=int, nargs='*', default=[1, 2, 4, 8, 16],
+                        metavar='N',
+                        help='Horizons scored directly, composed from levels and rolled out '
+                             '(default: 1 2 4 8 16; none: skip).')
     parser.add_argument('--device', default='auto',
                         help="Where the model predicts: 'auto' (a GPU when torch finds one), "
                              "'cpu', 'cuda' or 'cuda:N' (default: auto).")
@@ -58,8 +66,9 @@ SECTION = 'devrobot_eval'  # this command's own settings in a parameter file
 def main(args: argparse.Namespace) -> int:
     from devrobot_world_model.evaluation import evaluation  # numpy only; the model import is torch
 
-    if args.states < 1 or args.batch_size < 1 or min(args.horizons) < 1:
-        raise UsageError('--states, --batch-size and --horizons must be at least 1')
+    if args.states < 1 or args.batch_size < 1 or min(args.horizons + args.level_horizons) < 1:
+        raise UsageError('--states, --batch-size, --horizons and --level-horizons must be at '
+                         'least 1')
     model = load_model(pathlib.Path(args.checkpoint), args.device)
     overrides = {}
     trained_size = getattr(model, 'image_size', None)
@@ -86,6 +95,8 @@ def main(args: argparse.Namespace) -> int:
         result['introspection'] = introspect_model(model, sim_config, min(args.states,
                                                                           args.batch_size),
                                                    args.seed)
+    if args.level_horizons and hasattr(model, 'predict_sequence'):
+        result.update(level_figures(model, sim_config, args))
     result['checkpoint'] = str(args.checkpoint)
     result = evaluation.finite_or_none(result)
     print(json.dumps(result, indent=2) if args.json else format_table(result))
@@ -141,6 +152,27 @@ def make_predict_fn(model, sim_action_space):
 TABLE_COLUMNS = ('model', 'copy', 'action-blind')
 
 
+def level_figures(model, sim_config, args) -> dict:
+    """`horizons` (each method at each horizon) and `levels` (creation steps, codes' NMI)."""
+    from devrobot_world_model.evaluation import horizons
+    world = ToroidalDotWorld(sim_config)
+    space = world.action_space
+
+    def commands(actions):
+        return [[space[int(a)] for a in row] for row in actions]
+
+    def sequence_fn(frames, actions, method):
+        return model.predict_sequence(frames, commands(actions), method)
+    move = [effect.value for effect in world.effects].index('move')
+    return {'horizons': horizons.evaluate_horizons(
+                sequence_fn, sim_config, states=args.states, seed=args.seed,
+                horizons=tuple(args.level_horizons), batch_size=args.batch_size),
+            'levels': {'created_at_step': model.level_created_at(),
+                       'codes': horizons.code_nmi(
+                           lambda level, s: model.level_codes(level, commands(s)),
+                           model.levels, len(space), move)}}
+
+
 def _cells(values, spec='.3f') -> list:
     return [_number(v, spec) for v in values]
 
@@ -177,6 +209,8 @@ def format_table(result: dict) -> str:
     lines = [table_title(result), f'{"":<34}' + ''.join(f'{h:>14}' for h in TABLE_COLUMNS)]
     lines += [f'{label:<34}' + ''.join(f'{c:>14}' for c in cells)
               for label, cells in table_rows(result)]
+    if 'horizons' in result:
+        lines += format_horizons(result)
     if 'introspection' in result:
         lines += introspection_lines(result['introspection'])
     return '\n'.join(lines)
@@ -216,3 +250,26 @@ def introspection_lines(introspection: dict) -> list:
 
 def _number(value, spec: str) -> str:
     return '—' if value is None else format(value, spec)
+
+
+def format_horizons(result: dict) -> list:
+    """Per horizon: direct, composed and rollout R², median dot error and predictor calls."""
+    created = result['levels']['created_at_step']
+    lines = ['', 'levels created at steps: ' + ', '.join(
+        f'{2 ** level} steps: {step if step >= 0 else "not yet"}'
+        for level, step in enumerate(created)),
+        f'{"horizon (R² / dot error px / calls)":<34}' + ''.join(
+            f'{m:>22}' for m in ('direct', 'composed', 'rollout'))]
+    for name, methods in result['horizons'].items():
+        cells = []
+        for method in ('direct', 'composed', 'rollout'):
+            s = methods[method]
+            cells.append('—' if s is None else '{} / {} / {:g}'.format(
+                '—' if s['r2'] is None else f"{s['r2']:.3f}",
+                '—' if s['position_error_px_median'] is None else
+                f"{s['position_error_px_median']:.2f}", s['calls']))
+        lines.append(f'{name.split("_")[-1] + " steps":<34}' + ''.join(f'{c:>22}' for c in cells))
+    for level, codes in result['levels']['codes'].items():
+        lines.append(f"codes of {codes['span']}-step sequences: NMI with the number of moves "
+                     f"{codes['nmi_moves']:.3f}, {codes['codes_used']} codes used")
+    return lines

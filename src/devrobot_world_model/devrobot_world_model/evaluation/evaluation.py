@@ -155,12 +155,14 @@ def _checked(predicted, frames: np.ndarray) -> np.ndarray:
 
 def evaluate(predict_fn: PredictFn, sim_config: ToroidalDotConfig, states: int = 512,
              seed: int = 0, horizons: Sequence[int] = DEFAULT_HORIZONS,
-             batch_size: int = 64) -> dict:
+             batch_size: int = 64, exclude_corner: bool = False) -> dict:
     """Score `predict_fn` on `states` held-out states drawn from `seed` (see the module doc).
 
     Returns plain data: `per_action` (name -> r2, pixel_mse, position errors, dot missing
     fraction), `r2_min` over actions, `action_discrimination`, and `open_loop`
-    (`horizon_{h}` -> the same frame scores, over random action sequences).
+    (`horizon_{h}` -> the same frame scores, over random action sequences). With
+    `exclude_corner` (and a distractor), the per-action pixel scores leave the distractor's
+    corner out of both prediction and target.
     """
     if states < 1 or batch_size < 1 or not horizons or min(horizons) < 1:
         raise ValueError('states, batch_size and every horizon must be at least 1')
@@ -187,6 +189,9 @@ def evaluate(predict_fn: PredictFn, sim_config: ToroidalDotConfig, states: int =
             targets, truths = np.stack([t[0] for t in targets]), np.array([t[0] for t in truths])
             predicted = _checked(predict_fn(frames, np.full(count, index)), frames)
             decoded[index] = decode_dot_positions(predicted, corner)
+            if exclude_corner and corner:  # the distractor's corner counts for no action
+                predicted, targets = without_corner(predicted, corner), without_corner(
+                    targets, corner)
             per_action[names[index]].update(predicted, targets, decoded[index], truths)
         shift = toroidal_offsets(decoded[move], decoded[stay], size)
         miss = np.hypot(shift[:, 0] - sim_config.move_pixels, shift[:, 1])
@@ -209,6 +214,13 @@ def evaluate(predict_fn: PredictFn, sim_config: ToroidalDotConfig, states: int =
             'r2_min': min(s['r2'] for s in summaries.values()),
             'action_discrimination': discriminated / states,
             'open_loop': {f'horizon_{h}': scores.summary() for h, scores in open_loop.items()}}
+
+
+def without_corner(frames: np.ndarray, side: int) -> np.ndarray:
+    """A copy of uint8 `[B, H, W, 3]` frames with the top-left `side` square black."""
+    frames = frames.copy()
+    frames[:, :side, :side] = 0
+    return frames
 
 
 # -- baselines ------------------------------------------------------------------------------

@@ -273,7 +273,8 @@ class TrainingJob:
 def fresh_counters() -> dict:
     """The learner's counters at its start."""
     return {'steps': 0, 'updates': 0, 'skipped': 0, 'update_credit': 0.0,
-            'last_recon_loss': float('inf'), 'active_levels': 1, 'level_errors': {}}
+            'last_recon_loss': float('inf'), 'level_streaks': {},
+            'level_tested_view': 0}
 
 
 def model_device(model):

@@ -32,6 +32,7 @@ from devrobot_world_model.learning import learner_checkpoint, lr_schedule
 from devrobot_world_model.learning.background_trainer import (
     BackgroundTrainer, copy_weights, frozen_copy)
 from devrobot_world_model.learning.cpu_memory import keep_freed_memory
+from devrobot_world_model.learning.learning_progress import HeldBackSet
 from devrobot_world_model.learning.metrics import log_prediction_grid
 from devrobot_world_model.learning.policy import QualityGate, WorldModelPolicy
 from devrobot_world_model.learning.replay_buffer import ReplayBuffer
@@ -59,10 +60,11 @@ class LearnerConfig:
     """How the world model learns online and chooses actions."""
 
     policy: str = setting(
-        'uncertainty', 'Action selector: uncertainty (largest predicted error), random[:SEED], '
+        'uncertainty', 'Action selector: uncertainty (ensemble disagreement weighted by '
+        'learning progress), predicted-error, disagreement, progress, random[:SEED], '
         'constant:N, sequence:NAME|N,N,...')
     epsilon: float = setting(
-        0.1, 'Uncertainty policy: probability of a uniformly random action instead.')
+        0.1, 'Learned selectors: the share of uniformly random actions.')
     batch_size: int = setting(32, 'Transitions per minibatch update.')
     updates_per_step: float = setting(
         1.0, 'Replay ratio: minibatch updates per environment step (0.25: one every 4th step; '
@@ -169,13 +171,23 @@ class Learner:
         explicit = (autoencoder_lr, predictor_lr)
         rates = [default if rate is None else rate for rate, default in
                  zip(explicit, (config.autoencoder_lr, config.predictor_lr))]
+        progress = spec.parts.get('progress')
+        self.held_back = HeldBackSet(len(self.action_space), progress.progress_held_back,
+                                     progress.progress_stride) if (
+            progress is not None and progress.progress_held_back) else None
         self.trainer = Trainer(build_model(spec).to(self.device), self.replay, config,
-                               self.device, self.bf16, rates)
+                               self.device, self.bf16, rates, held_back=self.held_back)
         self.steps = self.skipped = 0
         state = (learner_checkpoint.restore(self, payload, explicit) if payload is not None
                  else {'actor_weights': []})
         self.background = BackgroundTrainer(self.trainer, config.actor_lag_steps,
                                             self.free_running, state['actor_weights'])
+        missing = {'disagreement': self.model.ensemble is None and
+                   'ensemble heads (--ensemble.heads)',
+                   'progress': self.model.progress is None and
+                   'held-back transitions (--progress.held-back)'}.get(config.policy)
+        if missing:
+            raise ValueError(f'the {config.policy} policy needs {missing}')
         policy = WorldModelPolicy(self.action_space, self.background.weights, config.policy,
                                   config.epsilon, config.seed, self.trainer.history)
         if 'policy' in state:
@@ -218,8 +230,12 @@ class Learner:
         check_frame(next_pixels, self.image_size)
         self._learned = True
         self.policy.remember(pixels, index)
-        view = self.replay.add(pixels, index, next_pixels, transition.frame.stamp_ns,
-                               transition.next_frame.stamp_ns)
+        if self.held_back is not None and self.held_back.offer(index, pixels, next_pixels,
+                                                               self.replay.count):
+            view = self.replay.count  # kept out of training: a step with nothing new to learn
+        else:
+            view = self.replay.add(pixels, index, next_pixels, transition.frame.stamp_ns,
+                                   transition.next_frame.stamp_ns)
         self.steps += 1
         self.background.submit_learn(view)
         metrics = self._settled()

@@ -6,6 +6,7 @@ One file (`checkpoint_io` writes it atomically, with a backup) of plain data:
   reconstruction loss and the hierarchy levels (the trainer's);
 - `replay`: the newest `checkpoint_replay` transitions; `rng`: Python's, torch's and the
   replay's generators; `policy_rng`: the policy's;
+- `held_back`: the transitions kept out of training to measure learning progress;
 - `actor_weights`: with a lag, the weights the actor uses for its next `lag` steps (it acts
   with weights older than the model's), so a resumed run acts as the uninterrupted one would.
 Checkpoints written before the trainer ran in the background have no `actor_weights`; they
@@ -24,7 +25,7 @@ import numpy as np
 from devrobot_world_model.learning import checkpoint_io
 from devrobot_world_model.model.model_io import (
     check_action_space, checkpoint_payload, learner_checkpoint, model_spec)
-from devrobot_world_model.model.world_model import ModelSpec
+from devrobot_world_model.model.world_model import ModelSpec, OPTIONAL_PARTS
 
 
 class ImageSizeError(checkpoint_io.CheckpointError):
@@ -56,7 +57,13 @@ def spec_for(payload: dict | None, image_size: int, n_actions: int,
     if stored != image_size:
         raise ImageSizeError(stored, image_size)
     if model_configs:
-        return model_spec(stored, n_actions, model_configs)
+        spec = model_spec(stored, n_actions, model_configs)
+        # A part the checkpoint predates (the ensemble, say) stays out: the stored weights
+        # have none.
+        for name in OPTIONAL_PARTS:
+            if name not in payload['spec']['parts']:
+                spec.parts.pop(name, None)
+        return spec
     return ModelSpec.from_dict(payload['spec'])
 
 
@@ -78,6 +85,8 @@ def restore(learner, payload: dict, learning_rates: tuple = (None, None)) -> dic
     trainer.load_counters(counters)
     learner.replay.extend({k: np.asarray(v) for k, v in payload['replay'].items()})
     checkpoint_io.restore_rng_state(payload['rng'], learner.replay.rng)
+    if learner.held_back is not None and 'held_back' in payload:
+        learner.held_back.load_state_dict(payload['held_back'])
     return {'actor_weights': payload.get('actor_weights', []),
             'policy': {'rng': payload['policy_rng']}}
 
@@ -95,4 +104,6 @@ def save(learner, folder) -> pathlib.Path:
         payload['policy_rng'] = checkpoint_io.plain_data(learner.policy.state_dict()['rng'])
         payload['actor_weights'] = checkpoint_io.plain_data(
             learner.background.actor_state_dicts())
+        if learner.held_back is not None:
+            payload['held_back'] = checkpoint_io.plain_data(learner.held_back.state_dict())
     return checkpoint_io.save_checkpoint(folder, payload, learner_checkpoint)

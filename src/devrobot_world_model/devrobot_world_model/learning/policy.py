@@ -18,12 +18,20 @@ import numpy as np
 import torch
 
 from devrobot_core.selectors import make_selector
+from devrobot_world_model.learning.score_selectors import (
+    choose, LEARNED_SELECTORS, selector_scores)
 from devrobot_world_model.model.model_io import check_frame
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 
 
 class WorldModelPolicy:
-    """Scores every action by the model's predicted error and picks one (`selector`)."""
+    """Scores every action from the model's parts and picks one (`selector`).
+
+    `selector` is a learned selector (`score_selectors.LEARNED_SELECTORS`: `uncertainty`,
+    `predicted-error`, `disagreement`, `progress`), with an `epsilon` share of random
+    actions, or any fixed selector spec (`random`, `sequence:...`), which then chooses while
+    the scores reported are the `uncertainty` ones.
+    """
 
     def __init__(self, action_space: Sequence, weights: Callable, selector: str = 'uncertainty',
                  epsilon: float = 0.1, seed: int = 0, history: int = 1):
@@ -31,53 +39,70 @@ class WorldModelPolicy:
         self._weights = weights
         self.selector, self.epsilon, self.seed = selector, epsilon, seed
         self.rng = np.random.default_rng(seed)
-        self._fallback = None if selector == 'uncertainty' else make_selector(
-            selector, len(self.action_space), seed)
+        learned = selector in LEARNED_SELECTORS
+        self.score_kind = selector if learned else 'uncertainty'
+        self._fallback = None if learned else make_selector(selector, len(self.action_space),
+                                                            seed)
         # (frame, action) of the last transitions observed: the history `inspect` predicts
         # from, so a model trained on several frames is also asked with several
         self._context = collections.deque(maxlen=history - 1)
-        self._encoded = None  # (pixels, version, latents [1, N, D], scores)
+        self._encoded = None  # (pixels, version, latents [1, N, D], scores, parts)
 
     def select(self, pixels: np.ndarray) -> tuple:
         """(index into the action space, info): info holds `scores` and `act/...` metrics."""
         started = time.perf_counter()
-        scores = self.scores(pixels)
+        scores, parts = self.scored(pixels)
         if self._fallback is not None:
             index, info = self._fallback(pixels)
-        elif self.rng.random() < self.epsilon:
-            index, info = int(self.rng.integers(len(scores))), {'selector': 'epsilon'}
         else:
-            index, info = int(np.argmax(scores)), {'selector': 'uncertainty'}
+            index, how = choose(scores, self.rng, self.epsilon)
+            info = {'selector': 'epsilon' if how == 'epsilon' else self.selector}
         return index, dict(
-            info, scores=scores, **{f'act/score_{i}': s for i, s in enumerate(scores)},
+            info, scores=scores, score_parts=parts, **score_metrics(scores, parts),
             **{'act/uncertainty': scores[index], 'act/gated': 0,
                'perf/select_ms': 1e3 * (time.perf_counter() - started)})
 
     def scores(self, pixels: np.ndarray) -> list:
-        """Per-action uncertainty: the predicted log pixel loss of predicting each action."""
+        """Per-action scores of this policy's selector (`uncertainty` for a fixed one)."""
+        return self.scored(pixels)[0]
+
+    def scored(self, pixels: np.ndarray) -> tuple:
+        """(scores, parts): parts maps `predicted_error`, `disagreement`, `progress` to lists."""
         with self._weights() as (model, version):
-            return self._encode(model, version, pixels)[1]
+            _, scores, parts = self._encode(model, version, pixels)
+            return scores, parts
 
     @torch.no_grad()
     def _encode(self, model, version, pixels: np.ndarray) -> tuple:
-        """(latents `[1, N, D]`, scores) of this frame under these weights, computed once."""
+        """(latents `[1, N, D]`, scores, parts) of this frame under these weights, once."""
         cached = self._encoded
         if cached is not None and cached[0] is pixels and cached[1] == version:
-            return cached[2], cached[3]
+            return cached[2:]
         check_frame(pixels, model.spec.image_size)
         latents = model.encode(unit_images(pixels[None], model))  # [1, N, D]
+        scores, parts = self._score(model, latents)
+        self._encoded = (pixels, version, latents, scores, parts)
+        return latents, scores, parts
+
+    def _score(self, model, latents: torch.Tensor) -> tuple:
+        """(scores, parts) of every action from the frame's latents `[1, N, D]`."""
         n = len(self.action_space)
-        log_error = model.predicted_log_error(latents.expand(n, -1, -1), torch.arange(
-            n, device=latents.device))  # [A]
-        scores = [float(v) for v in log_error]
-        self._encoded = (pixels, version, latents, scores)
-        return latents, scores
+        every = latents.expand(n, -1, -1)
+        actions = torch.arange(n, device=latents.device)
+        disagreement = model.disagreement(every, actions)  # [A] or None
+        parts = {'predicted_error': [float(v) for v in model.predicted_log_error(every, actions)],
+                 'disagreement': None if disagreement is None else [
+                     float(v) for v in disagreement],
+                 'progress': None if model.progress is None else [
+                     float(v) for v in model.progress.progress()]}
+        scores = [float(v) for v in selector_scores(self.score_kind, parts)]
+        return scores, parts
 
     @torch.no_grad()
     def reconstruction_loss(self, pixels: np.ndarray) -> float:
         """Pixel loss of the frame's reconstruction (the quality gate's figure)."""
         with self._weights() as (model, version):
-            latents, _ = self._encode(model, version, pixels)
+            latents = self._encode(model, version, pixels)[0]
             images = unit_images(pixels[None], model)
             return float(model.pixel_loss(model.decode(latents), images).mean())
 
@@ -101,12 +126,11 @@ class WorldModelPolicy:
         n = len(self.action_space)
         cached = self._encoded
         if cached is not None and cached[0] is pixels:
-            latents, scores = cached[2], cached[3]
+            latents, scores, parts = cached[2:]
         else:
             check_frame(pixels, model.spec.image_size)
-            latents = model.encode(unit_images(pixels[None], model))
-            scores = [float(v) for v in model.predicted_log_error(
-                latents.expand(n, -1, -1), torch.arange(n, device=latents.device))]
+            latents = model.encode(unit_images(pixels[None], model))  # [1, N, D]
+            scores, parts = self._score(model, latents)
         context = list(self._context)
         if context:
             past = np.stack([frame for frame, _ in context])
@@ -118,7 +142,8 @@ class WorldModelPolicy:
         reconstruction = model.decode(latents[-1:])
         images = to_uint8_images(torch.sigmoid(torch.cat([reconstruction, predicted]))).cpu()
         return {'reconstruction': images[0].numpy(),
-                'predictions': [image.numpy() for image in images[1:]], 'scores': scores}
+                'predictions': [image.numpy() for image in images[1:]], 'scores': scores,
+                'score_parts': parts}
 
     def remember(self, pixels: np.ndarray, index: int) -> None:
         """A transition from `pixels` by action `index` was learned: history for `inspect`."""
@@ -160,6 +185,15 @@ class QualityGate:
         if name == 'policy':  # not set yet (copying): no recursion
             raise AttributeError(name)
         return getattr(self.policy, name)
+
+
+def score_metrics(scores: list, parts: dict) -> dict:
+    """`act/score/<i>` and each part's `act/<part>/<i>`; a part not yet measured is left out."""
+    metrics = {f'act/score/{i}': s for i, s in enumerate(scores)}
+    for name, values in parts.items():
+        metrics.update({f'act/{name}/{i}': v for i, v in enumerate(values or ())
+                        if np.isfinite(v)})
+    return metrics
 
 
 def unit_images(pixels: np.ndarray, model) -> torch.Tensor:

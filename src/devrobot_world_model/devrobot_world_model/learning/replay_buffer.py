@@ -171,6 +171,23 @@ class ReplayBuffer:
                     'actions': self._actions[rows],
                     'next_frames': self._frames[self._next_frame_slot[ends]]}
 
+    def run_ending(self, view: int, length: int) -> dict | None:
+        """The run of `length` chained transitions ending with the view's newest one, or None.
+
+        Shaped as one row of `sample_sequences`; None when the view holds no such chain.
+        """
+        with self._lock:
+            view = self._view(view)
+            if view == 0:
+                return None
+            end = np.array([(view - 1) % self._ring])
+            rows = self._history_indices(end, length, view)
+            if not np.all(np.diff(rows, axis=1) % self._ring == 1):
+                return None
+            return {'frames': self._frames[self._frame_slot[rows[:, :1]]],
+                    'actions': self._actions[rows],
+                    'next_frames': self._frames[self._next_frame_slot[end]]}
+
     def recent(self, count: int) -> dict:
         """The last `count` transitions in order, as plain arrays (for checkpoints)."""
         with self._lock:

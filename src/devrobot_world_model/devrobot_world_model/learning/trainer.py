@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from devrobot_world_model.learning import lr_schedule
-from devrobot_world_model.learning.level_strategy import GrowingLevels
+from devrobot_world_model.learning.level_competence import CompetentLevels
 from devrobot_world_model.learning.metrics import StreakCounter
 from devrobot_world_model.learning.training import (
     make_optimizer, train_autoencoder_step, train_step)
@@ -32,19 +32,21 @@ class Trainer:
     """Learns from a shared replay buffer; `learn(view)` and `idle(pixels, view)` are its jobs.
 
     `config` is a LearnerConfig; `learning_rates` the (autoencoder, predictor) rates to start
-    from. `levels` is the hierarchy strategy (default: GrowingLevels from the model's config).
+    from. `levels` is the hierarchy strategy (default: CompetentLevels from the model's config).
+    `held_back`: the HeldBackSet whose error the model's progress tracker records.
     """
 
     def __init__(self, model, replay, config, device: torch.device, bf16: bool,
-                 learning_rates: tuple, levels=None):
+                 learning_rates: tuple, levels=None, held_back=None):
         self.model, self.replay, self.config = model, replay, config
         self.device, self.bf16 = device, bf16
         self.history = model.history
         self.optimizer = make_optimizer(model, *learning_rates, config.weight_decay)
         self.half_life = lr_schedule.resolve_half_life(config.lr_half_life_updates,
                                                        model.config.autoencoder)
-        self.levels = levels or GrowingLevels(model.config.hierarchy_levels,
-                                              model.config.level_up_error)
+        self.levels = levels or CompetentLevels(model)
+        self.held_back = held_back
+        self.progress_next = 0  # the view at which the held-back error is measured next
         self.updates = 0
         self.update_credit = 0.0
         self.non_finite_total = 0
@@ -58,7 +60,8 @@ class Trainer:
 
     def learn(self, view: int) -> dict:
         """The updates that the step adding transition `view` earns; flat metrics."""
-        config, metrics = self.config, {}
+        config, metrics = self.config, self.measure_progress(view)
+        metrics.update(self.levels.observe(self, view))
         finished = self._streak.step(False)
         if finished:
             metrics['train/consecutive_autoencoder_iterations'] = finished
@@ -96,6 +99,10 @@ class Trainer:
         config = self.config
         if self._started is None:
             self._started = (time.perf_counter(), self.updates)
+        progress = {}
+        if view is None:  # free-running: no step jobs; the newest transitions test and measure
+            progress = dict(self.measure_progress(self.replay.count),
+                            **self.levels.observe(self, self.replay.count))
         detailed = (config.detailed_metrics_every > 0
                     and self.updates % config.detailed_metrics_every == 0)
         batch = self.replay.sample(config.batch_size, self.history, view)
@@ -109,7 +116,7 @@ class Trainer:
         metrics.update(self.levels.after_update(self, view, metrics))
         metrics['train/non_finite_total'] = self.non_finite_total
         metrics['train/updates'] = self.updates
-        return metrics
+        return dict(metrics, **progress)
 
     def idle(self, pixels: np.ndarray, view: int | None = None) -> dict:
         """One autoencoder update on this frame plus replayed frames (the quality gate's)."""
@@ -131,6 +138,43 @@ class Trainer:
         with warnings.catch_warnings():  # no optimizer step was taken: torch would warn
             warnings.simplefilter('ignore', UserWarning)
             self.scheduler.step()
+
+    @torch.no_grad()
+    def measure_progress(self, view: int) -> dict:
+        """Every `progress_every` views: each full held-back set's mean log dynamics error.
+
+        The dynamics error is the pixel MSE between the predicted frame and the reconstruction
+        of the true next frame (values in [0, 1]): what the predictor gets wrong that the
+        autoencoder would get right. The training loss, or the error against the frame
+        itself, is dominated by what the autoencoder cannot yet draw (a background haze, a
+        noisy patch it cannot compress) and moves with it for every action alike. Recorded in
+        the model's progress tracker (the actor's copies carry it); returned as
+        `progress/held_back_log_error/<action>`.
+        """
+        tracker = self.model.progress
+        if tracker is None or self.held_back is None or view < self.progress_next:
+            return {}
+        self.progress_next = view + self.model.spec.parts['progress'].progress_every
+        self.model.eval()
+        metrics = {}
+        for action, (frames, next_frames) in self.held_back.full(view).items():
+            latents = self.model.encode(self._unit(frames))[:, None]  # [M, 1, N, D]
+            actions = torch.full((len(frames), 1), action, device=self.device)
+            predicted = torch.sigmoid(self.model.decode(self.model.predict(latents, actions)))
+            target = torch.sigmoid(self.model.decode(self.model.encode(self._unit(next_frames))))
+            error = (predicted.float() - target.float()).pow(2).mean(dim=(1, 2, 3))  # [M]
+            log_error = float(error.clamp_min(1e-12).log().mean())
+            tracker.record(action, log_error)
+            metrics[f'progress/held_back_log_error/{action}'] = log_error
+        return metrics
+
+    def step_of(self, view: int) -> int:
+        """The environment step of the transition that made the replay's count `view`.
+
+        The transitions held back for learning progress never reach the replay, so they are
+        added back (skipped transitions, never learned from, are not counted).
+        """
+        return view + (self.held_back.held_before(view) if self.held_back is not None else 0)
 
     @torch.no_grad()
     def fresh_error(self, view: int) -> float:
@@ -161,7 +205,8 @@ class Trainer:
     def counters(self) -> dict:
         return {'updates': self.updates, 'update_credit': self.update_credit,
                 'last_recon_loss': self.last_recon_loss,
-                'non_finite_total': self.non_finite_total, **self.levels.state_dict()}
+                'non_finite_total': self.non_finite_total, 'progress_next': self.progress_next,
+                **self.levels.state_dict()}
 
     def load_counters(self, counters: dict) -> None:
         """Continue from a checkpoint's counters (after loading the optimizer's state)."""
@@ -169,6 +214,7 @@ class Trainer:
         self.update_credit = float(counters['update_credit'])
         self.last_recon_loss = float(counters['last_recon_loss'])
         self.non_finite_total = int(counters.get('non_finite_total', 0))
+        self.progress_next = int(counters.get('progress_next', 0))
         self.levels.load_state_dict(counters)
         self.scheduler = lr_schedule.make_scheduler(self.optimizer, self.half_life,
                                                     self.config.lr_floor, self.updates)

@@ -132,10 +132,12 @@ def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float
     model.train()
     frames, actions, next_frames = batch_to_tensors(batch, device, shift_px, shift_wrap)
     with autocast_context(bf16, frames.device.type):
-        loss, prediction = model.level_loss(level, frames[:, 0], actions, next_frames)
+        loss, prediction, code_loss = model.level_loss(level, frames[:, 0], actions,
+                                                       next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
     return {f'train/level_{level}_skipped': metrics['train/non_finite_skipped'],
-            f'train/level_{level}_patch_loss': float(prediction.detach())}
+            f'train/level_{level}_patch_loss': float(prediction.detach()),
+            f'train/level_{level}_code_loss': float(code_loss.detach())}
 
 
 def train_autoencoder_step(model, optimizer, images_uint8: np.ndarray, grad_clip: float = 1.0,

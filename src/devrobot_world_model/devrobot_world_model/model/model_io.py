@@ -241,27 +241,29 @@ def _check_optimizer(state, meta_model) -> None:
 
 
 def _check_counters(counters, spec: ModelSpec) -> None:
+    """Check the learner's and trainer's counters, and the hierarchy's where present.
+
+    The hierarchy's are `level_streaks` and `level_tested_view`; a checkpoint of an older level
+    strategy has its own, which are not used.
+    """
     bad = checkpoint_io.CheckpointError
-    names = ('steps', 'updates', 'skipped', 'active_levels')
-    checkpoint_io.check_keys(counters, names + ('update_credit', 'last_recon_loss',
-                                                'level_errors'), 'counters')
-    for name in names:
+    names = ('steps', 'updates', 'skipped')
+    checkpoint_io.check_keys(counters, names + ('update_credit', 'last_recon_loss'), 'counters')
+    for name in names + tuple(k for k in ('level_tested_view',) if k in counters):
         value = counters[name]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise bad(f'counters: {name} is {value!r}, not a count')
-    if not 1 <= counters['active_levels'] <= spec.model.hierarchy_levels:
-        raise bad(f"counters: active_levels {counters['active_levels']} outside [1, "
-                  f'{spec.model.hierarchy_levels}]')
     if not checkpoint_io.is_finite_number(counters['update_credit']):
         raise bad(f"counters: update_credit is {counters['update_credit']!r}")
     loss = counters['last_recon_loss']  # inf before the first update
     if not isinstance(loss, (int, float)) or isinstance(loss, bool) or loss != loss:
         raise bad(f'counters: last_recon_loss is {loss!r}')
-    levels = counters['level_errors']
-    if not isinstance(levels, dict) or not all(
+    streaks = counters.get('level_streaks', {})
+    if not isinstance(streaks, dict) or not all(
             isinstance(k, str) and k.isdigit() and int(k) < spec.model.hierarchy_levels
-            and checkpoint_io.is_finite_number(v) for k, v in levels.items()):
-        raise bad(f'counters: level_errors is {levels!r}')
+            and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in streaks.items()):
+        raise bad(f'counters: level_streaks is {streaks!r}')
 
 
 def _check_replay(replay, spec: ModelSpec, stored_capacity) -> None:

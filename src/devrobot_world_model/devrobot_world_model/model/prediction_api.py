@@ -13,6 +13,7 @@ import torch
 
 from devrobot_core.motor import action_index, MotorCommand
 from devrobot_world_model.learning import checkpoint_io
+from devrobot_world_model.learning.hierarchy import method_plan, predict_horizon
 from devrobot_world_model.model.compute_device import resolve_device
 from devrobot_world_model.model.model_io import model_checkpoint, model_from_payload
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
@@ -72,6 +73,42 @@ class PredictionModel:
         if len(actions) != len(latents):
             raise ValueError(f'{len(latents)} frames but {len(actions)} commands')
         return self.decode(self.model.predict(latents[:, None], actions[:, None]))
+
+    @property
+    def levels(self) -> int:
+        """How many hierarchy levels the model has created (level 0 included)."""
+        return self.model.active_levels
+
+    def level_created_at(self) -> list:
+        """The step at which each level was created (level 0: 0; -1: not created)."""
+        created = getattr(self.model, 'level_created_at', None)
+        return [0] if created is None else [int(v) for v in created]
+
+    @torch.no_grad()
+    def predict_sequence(self, frames, command_sequences: Sequence, method: str = 'composed'):
+        """The frame after each frame's sequence of commands: (uint8 `[B, H, W, 3]`, calls).
+
+        `method`: 'composed' (the created levels, largest first: 13 = 8 + 4 + 1), 'rollout'
+        (level 0 once per command) or 'direct' (the one level whose span is the sequence's
+        length; None when there is none). Between calls the prediction goes through uint8
+        pixels and is encoded again, as a frame from the camera would be.
+        """
+        actions = torch.stack([self.command_indices(row) for row in command_sequences])
+        plan = method_plan(method, actions.shape[1], self.levels)
+        if plan is None:
+            return None
+
+        def step(level, pixels, chunk):
+            predicted, _ = self.model.predict_level(level, self.encode(pixels), chunk)
+            return self.decode(predicted)
+        return predict_horizon(step, np.asarray(frames), actions, plan)
+
+    @torch.no_grad()
+    def level_codes(self, level: int, command_sequences: Sequence):
+        """The discrete code of each command sequence at `level` `[B]`, or None (no codebook)."""
+        actions = torch.stack([self.command_indices(row) for row in command_sequences])
+        _, codes, _ = self.model.levels[level - 1].sequence(actions)
+        return None if codes is None else codes.cpu().numpy()
 
 
 def load(path, device: str = 'cpu') -> PredictionModel:

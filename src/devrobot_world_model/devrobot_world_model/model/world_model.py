@@ -2,12 +2,16 @@
 
 `WorldModel` is built from plain configs (so a checkpoint rebuilds it), works on float images
 `[B, 3, H, W]` in [0, 1], and is split into named steps: `encode`, `decode`, `predict`,
-`forward_loss`. Heads:
+`forward_loss`. Besides the predictor:
 - the action classifier ("which command produced this change?"), weight 0 by default as in
   the original;
 - the uncertainty head: it learns to predict the log of the prediction's own pixel loss for a
-  (frame, action) pair. Exploration picks the action with the largest predicted error: that is
-  how "least certain" is measured here (a learned error model, one forward pass, no ensemble).
+  (frame, action) pair (the `predicted-error` selector's score);
+- the ensemble heads (`ensemble.py`), whose disagreement is the epistemic part of the
+  `uncertainty` score, and the learning-progress tracker (`learning_progress.py`), buffers
+  holding the error on held-back transitions;
+- the hierarchy levels (`hierarchy.py`): level L predicts 2**L steps ahead from an encoding of
+  the action sequence, and `level_created_at` records when each level was created.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from devrobot_core.config_fields import check_at_least, config_from_dict, settin
 from devrobot_core.motor import MAX_IMAGE_SIDE_PX
 from devrobot_world_model.model.autoencoders import (
     build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
+from devrobot_world_model.learning.ensemble import (
+    bootstrap_counts, EnsembleConfig, EnsembleHeads)
+from devrobot_world_model.learning.hierarchy import HierarchyConfig, LevelPredictor, MAX_LEVELS
+from devrobot_world_model.learning.learning_progress import ProgressConfig, ProgressTracker
 from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
 from devrobot_world_model.model.predictors import (
     build_predictor, history_length, LstmPredictorConfig, TransformerPredictorConfig)
@@ -62,10 +70,9 @@ class WorldModelConfig:
     uncertainty_weight: float = setting(
         0.1, 'Weight of the uncertainty head loss (predicting its own log pixel loss).')
     hierarchy_levels: int = setting(
-        1, 'Predictor levels: level L predicts the frame after 2**L actions (a macro action); '
-        'each level starts training once the one below predicts well. 1: primitive only.')
-    level_up_error: float = setting(
-        3e-4, 'Prediction loss of a level below which the next level is created.')
+        1, 'Most predictor levels: level L predicts the frame after 2**L actions; each is '
+        'created once the one below has been competent on fresh runs (--hierarchy.r2, '
+        '--hierarchy.position-px). 1: primitive actions only.')
 
     def __post_init__(self):
         for name, allowed in (('autoencoder', AUTOENCODERS), ('predictor', PREDICTORS),
@@ -77,7 +84,7 @@ class WorldModelConfig:
         check_at_least(self, 1, 'hierarchy_levels')
         check_at_least(self, 0, 'focal_gamma', 'foreground_weight', 'reconstruction_weight',
                        'prediction_weight', 'latent_weight', 'action_weight',
-                       'uncertainty_weight', 'level_up_error')
+                       'uncertainty_weight')
 
 
 PART_CONFIGS = {
@@ -85,9 +92,15 @@ PART_CONFIGS = {
     'vit': VitAutoencoderConfig,
     'transformer': TransformerPredictorConfig,
     'lstm': LstmPredictorConfig,
+    'ensemble': EnsembleConfig,
+    'progress': ProgressConfig,
+    'hierarchy': HierarchyConfig,
 }
 CONFIG_CLASSES = (WorldModelConfig,) + tuple(PART_CONFIGS.values())
-MAX_MACRO_ACTIONS = 4096  # action sequences one higher-level predictor may tell apart
+OPTIONAL_PARTS = ('ensemble', 'progress', 'hierarchy')
+# level_up_error: levels are created on held-out competence (hierarchy.py's settings) now
+RETIRED_SETTINGS = ('level_up_error',)
+MAX_ACTIONS = 4096  # the most primitive actions a spec may name
 # Explained-variance metrics use the first few samples of a batch: on full 224 px frames the
 # whole batch cost a tenth of a training update, and 8 frames give the same curve.
 METRIC_SAMPLES = 8
@@ -111,8 +124,10 @@ class ModelSpec:
     def from_dict(cls, data: dict) -> 'ModelSpec':
         """The spec `to_dict` wrote; ValueError naming the first key or value that does not fit.
 
-        Parts left out get their defaults (the model built from it is checked against the
-        stored weights anyway).
+        Autoencoder and predictor parts left out get their defaults (the model built from it is
+        checked against the stored weights anyway); an OPTIONAL_PARTS one left out stays out (a
+        checkpoint written before it has no weights for it). Settings retired since
+        (RETIRED_SETTINGS) are dropped.
         """
         if not isinstance(data, dict):
             raise ValueError(f'the spec is a {type(data).__name__}, not a dict')
@@ -125,12 +140,16 @@ class ModelSpec:
             raise ValueError(f'the spec has parts {stored!r}: expected a dict with keys among '
                              f'{", ".join(PART_CONFIGS)}')
         parts = {name: config_from_dict(kind, stored[name]) if name in stored else kind()
-                 for name, kind in PART_CONFIGS.items()}
-        for key, top in (('image_size', MAX_IMAGE_SIDE_PX), ('n_actions', MAX_MACRO_ACTIONS)):
+                 for name, kind in PART_CONFIGS.items()
+                 if name in stored or name not in OPTIONAL_PARTS}
+        for key, top in (('image_size', MAX_IMAGE_SIDE_PX), ('n_actions', MAX_ACTIONS)):
             value = data[key]
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= top:
                 raise ValueError(f'the spec has {key} {value!r}: expected an int in [1, {top}]')
-        return cls(config_from_dict(WorldModelConfig, data['model']), parts,
+        model = data['model']
+        if isinstance(model, dict):
+            model = {k: v for k, v in model.items() if k not in RETIRED_SETTINGS}
+        return cls(config_from_dict(WorldModelConfig, model), parts,
                    data['image_size'], data['n_actions'])
 
     @classmethod
@@ -163,18 +182,26 @@ class WorldModel(nn.Module):
             config.predictor, PART_CONFIGS.get(config.predictor, dict)()), grid, d,
             spec.n_actions)
         self.history = history_length(config.predictor, spec.parts[config.predictor])
-        if not 1 <= config.hierarchy_levels or spec.n_actions ** (
-                2 ** (config.hierarchy_levels - 1)) > MAX_MACRO_ACTIONS:
-            raise ValueError(f'hierarchy_levels {config.hierarchy_levels} needs more than '
-                             f'{MAX_MACRO_ACTIONS} macro actions for {spec.n_actions} actions')
-        self.levels = nn.ModuleList([build_predictor(
-            config.predictor, spec.parts[config.predictor], grid, d,
-            spec.n_actions ** self.level_span(level))
+        if not 1 <= config.hierarchy_levels <= MAX_LEVELS:
+            raise ValueError(f'hierarchy_levels must be in [1, {MAX_LEVELS}], got '
+                             f'{config.hierarchy_levels}')
+        hierarchy = spec.parts.get('hierarchy', HierarchyConfig())
+        self.levels = nn.ModuleList([
+            LevelPredictor(hierarchy, grid, d, spec.n_actions, self.level_span(level))
             for level in range(1, config.hierarchy_levels)])
+        if config.hierarchy_levels > 1:  # the step at which each level was created; -1: not yet
+            self.register_buffer('level_created_at', torch.tensor(
+                [0] + [-1] * (config.hierarchy_levels - 1), dtype=torch.int64))
         self.action_head = nn.Sequential(nn.Linear(2 * d, d), nn.GELU())
         self.action_out = nn.Linear(d, spec.n_actions)
         self.uncertainty_head = nn.Sequential(
             nn.Linear(d + spec.n_actions, 64), nn.GELU(), nn.Linear(64, 1))
+        # Parts a spec may lack (a checkpoint written before them): the model has none then.
+        ensemble, progress = spec.parts.get('ensemble'), spec.parts.get('progress')
+        self.ensemble = EnsembleHeads(ensemble, grid, d, spec.n_actions) if (
+            ensemble is not None and ensemble.ensemble_heads) else None
+        self.progress = ProgressTracker(spec.n_actions, progress.progress_window) if (
+            progress is not None and progress.progress_held_back) else None
 
     # -- named steps ------------------------------------------------------------------------
 
@@ -200,6 +227,10 @@ class WorldModel(nn.Module):
         features = torch.cat([latents.detach().mean(dim=1),
                               F.one_hot(actions, self.n_actions).to(latents.dtype)], dim=-1)
         return self.uncertainty_head(features).squeeze(-1)  # [B]
+
+    def disagreement(self, latents: torch.Tensor, actions: torch.Tensor):
+        """The ensemble's disagreement about `actions` `[B]` from `[B, N, D]`: `[B]`, or None."""
+        return None if self.ensemble is None else self.ensemble.disagreement(latents, actions)
 
     def pixel_loss(self, logits: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
         c = self.config
@@ -237,6 +268,13 @@ class WorldModel(nn.Module):
         metrics = {'reconstruction_loss': recon.mean(), 'prediction_patch_loss': prediction.mean(),
                    'prediction_latent_loss': latent.mean(), 'uncertainty_loss': uncertainty.mean(),
                    'mask_ratio': torch.tensor(mask_ratio)}
+        if self.ensemble is not None:
+            heads = len(self.ensemble.heads)  # bootstrap draws in training; all samples in eval
+            counts = bootstrap_counts(heads, b, latents.device) if self.training else \
+                latents.new_ones(heads, b, dtype=torch.float32)
+            ensemble = self.ensemble.loss(latents[:, -1], actions[:, -1], target_latents, counts)
+            total = total + self.spec.parts['ensemble'].ensemble_weight * ensemble
+            metrics['ensemble_loss'] = ensemble
         if c.action_weight > 0:
             action_loss = F.cross_entropy(
                 self.classify_action(latents[:, -1], predicted).float(), actions[:, -1])
@@ -281,29 +319,46 @@ class WorldModel(nn.Module):
 
     @staticmethod
     def level_span(level: int) -> int:
-        """Primitive actions in one macro action of `level` (0: a single action)."""
+        """Primitive actions one prediction of `level` spans (0: a single action)."""
         return 2 ** level
 
-    def macro_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        """Action sequences `[B, k]` -> one index per sequence `[B]` (base n_actions)."""
-        weights = self.n_actions ** torch.arange(actions.shape[1], device=actions.device)
-        return (actions * weights).sum(dim=1)
+    @property
+    def active_levels(self) -> int:
+        """How many levels exist so far (level 0 included)."""
+        created = getattr(self, 'level_created_at', None)
+        return 1 if created is None else int((created >= 0).sum())
+
+    def predict_level(self, level: int, latents: torch.Tensor, actions: torch.Tensor) -> tuple:
+        """Latents `[B, N, D]` after `actions` `[B, 2**level]`: (latents, codes or None).
+
+        Level 0 is the primitive predictor (one action, the current frame as its history).
+        """
+        if level == 0:
+            return self.predict(latents[:, None], actions[:, :1]), None
+        predicted, codes, _ = self.levels[level - 1](latents, actions)
+        return predicted, codes
 
     def level_loss(self, level: int, frames: torch.Tensor, actions: torch.Tensor,
                    next_frames: torch.Tensor) -> tuple:
-        """Loss of predictor `level` >= 1; returns (loss, mean prediction pixel loss).
+        """Loss of predictor `level` >= 1: (loss, mean prediction pixel loss, codebook loss).
 
         frames `[B, 3, H, W]`, actions `[B, 2**level]`, the frame after them `[B, 3, H, W]`.
+        `prediction_trains` applies as for level 0.
         """
         c = self.config
-        latents = self.encode(frames)[:, None]  # [B, 1, N, D]
-        macro = self.macro_actions(actions)[:, None]  # [B, 1]
-        predicted, logits = self.predict_for_loss(self.levels[level - 1], latents, macro)
+        latents = self.encode(frames)  # [B, N, D]
+        if c.prediction_trains == 'predictor':
+            latents = latents.detach()
+        with torch.autocast(latents.device.type, enabled=False):  # as level 0: float32
+            predicted, _, code_loss = self.levels[level - 1](latents.float(), actions)
+        with self.frozen_decoder(c.prediction_trains != 'autoencoder'):
+            logits = self.decode(predicted)
         prediction = self.pixel_loss(logits, next_frames).mean()
         with torch.no_grad():
             target_latents = self.encode(next_frames)
         latent = (predicted.float() - target_latents.float()).pow(2).mean()
-        return c.prediction_weight * prediction + c.latent_weight * latent, prediction
+        loss = c.prediction_weight * prediction + c.latent_weight * latent + code_loss
+        return loss, prediction, code_loss
 
     def reconstruction_loss(self, images: torch.Tensor) -> tuple:
         """Autoencoder-only loss on `[B, 3, H, W]` (the quality gate's idle training)."""

@@ -34,6 +34,18 @@ def to_rgb8(image) -> np.ndarray:
     return np.ascontiguousarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
 
 
+def score_rows(inspected: Mapping) -> list:
+    """(name, per-action values) rows of `world_model/scores`: the score, then each part.
+
+    Parts the model lacks (None) are left out; a part not yet measured is NaN.
+    """
+    rows = [('score', [float(v) for v in inspected['scores']])]
+    for name, values in (inspected.get('score_parts') or {}).items():
+        if values is not None:
+            rows.append((name, [float(v) for v in values]))
+    return rows
+
+
 def numeric_metrics(batches: Iterable[Mapping]) -> dict:
     """One flat dict of the numeric values in `batches` (later batches win on equal keys)."""
     merged = {}

@@ -4,7 +4,9 @@ A shell piece (it creates publishers on the node it is given); the conversions i
 the pure functions of `inspection` and `devrobot_core.conversions`.
 - `world_model/reconstruction` and `world_model/prediction/action_<i>`: sensor_msgs/Image, rgb8,
   stamped like the camera frame they were computed from (rviz, Foxglove);
-- `world_model/scores`: std_msgs/Float32MultiArray, one score per action (rqt_plot `data[i]`);
+- `world_model/scores`: std_msgs/Float32MultiArray, one score per action (rqt_plot `data[i]`),
+  then one row per part of the score (`predicted_error`, `disagreement`, `progress`); the
+  layout's first dimension is labelled with the rows' names, the second `action`;
 - `/diagnostics`: diagnostic_msgs/DiagnosticArray, every metric as a key/value, WARN when a
   value is not finite;
 - `world_model/metrics/<key>`: std_msgs/Float64 per metric, created on first use (rqt_plot).
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from sensor_msgs.msg import Image
-from std_msgs.msg import Float32MultiArray, Float64
+from std_msgs.msg import Float32MultiArray, Float64, MultiArrayDimension, MultiArrayLayout
 
 from devrobot_core.conversions import build_image
 from devrobot_world_model.node import inspection
@@ -39,8 +41,14 @@ class InspectionPublisher:
             self.classes, inspection.to_rgb8(inspected['reconstruction']), stamp_ns))
         for publisher, image in zip(self.prediction_pubs, inspected['predictions']):
             publisher.publish(build_image(self.classes, inspection.to_rgb8(image), stamp_ns))
+        rows = inspection.score_rows(inspected)
+        actions = len(rows[0][1])
+        layout = MultiArrayLayout(dim=[
+            MultiArrayDimension(label=','.join(name for name, _ in rows), size=len(rows),
+                                stride=len(rows) * actions),
+            MultiArrayDimension(label='action', size=actions, stride=actions)])
         self.scores_pub.publish(Float32MultiArray(
-            data=[float(score) for score in inspected['scores']]))
+            layout=layout, data=[value for _, values in rows for value in values]))
 
     def publish_metrics(self, batches) -> None:
         """Publish the numeric values of the metric dicts in `batches` (nothing when none)."""

@@ -106,8 +106,9 @@ def build_policy(config: WorldModelNodeConfig, learner_config, model_configs=())
     With learning off, a learned policy still acts and inspects, but never trains.
     Raises ValueError for a bad selector spec, CheckpointError for an unusable checkpoint.
     """
+    from devrobot_world_model.learning.score_selectors import LEARNED_SELECTORS
     commands = config.commands()
-    if not config.learning and learner_config.policy != 'uncertainty':
+    if not config.learning and learner_config.policy not in LEARNED_SELECTORS:
         from devrobot_core.selectors import make_selector
         from devrobot_core.exploration import SelectorPolicy
         return SelectorPolicy(make_selector(learner_config.policy, len(commands),

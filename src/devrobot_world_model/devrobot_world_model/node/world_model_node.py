@@ -3,8 +3,8 @@
 Subscribes `camera/image_raw` (sensor-data QoS, deep: frames wait while a callback runs) and
 `motor/state`; publishes `motor/command` (never with observe_only); for inspection
 `world_model/reconstruction`, one `world_model/prediction/action_<i>` image per action,
-`world_model/scores`, metrics on `/diagnostics` and as `world_model/metrics/<key>` Float64
-topics. Interactive: proposals on `world_model/proposal` (latched: transient local, so a tool
+`world_model/scores` (one per action, then a row per part of the score), metrics on
+`/diagnostics` and as `world_model/metrics/<key>` Float64 topics. Interactive: proposals on `world_model/proposal` (latched: transient local, so a tool
 that subscribes later still gets the waiting one), decided through the `world_model/accept`
 service or an action index on `world_model/override`.
 

@@ -1,0 +1,90 @@
+"""The learned selectors: per-action scores from the model's parts, and the choice among them.
+
+Pure numpy. The policy computes the parts for the current frame, one value per action:
+- `predicted_error`: the uncertainty head's predicted log pixel loss (raw prediction error);
+- `disagreement`: the ensemble heads' variance about the next latent grid (`ensemble.py`);
+- `progress`: the recent fall of the action's held-back error (`learning_progress.py`), NaN
+  while not yet measured.
+Each selector turns them into one score per action and picks the highest, except for a
+`epsilon` share of uniformly random actions; ties go to a random one of the tied actions.
+
+- `predicted-error`: the predicted error. Drawn to whatever stays unpredictable.
+- `disagreement`: the ensemble's disagreement. Still drawn to noise the heads cannot agree on.
+- `progress`: the learning progress; an action not yet measured counts as the best measured
+  one (or 1 when none is), so every action gets measured.
+- `uncertainty` (the default): disagreement weighted by learning progress, the disagreement
+  taken relative to its mean over the actions: (disagreement / mean) x (progress +
+  PROGRESS_FLOOR). The heads say where the model is unsure, progress whether data there still
+  teaches it anything: while any action progresses, an action whose error has stopped falling
+  scores next to nothing however much the heads disagree; when none progresses, the floor
+  leaves the disagreement to decide. Before any progress has been measured every score is 1
+  and the choice uniformly random (the disagreement of untrained heads says nothing yet).
+  Without an ensemble or a progress probe (a checkpoint from before them) the missing part
+  counts as 1, and without both the score is the predicted error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LEARNED_SELECTORS = ('uncertainty', 'predicted-error', 'disagreement', 'progress')
+TIE_TOLERANCE = 1e-12  # relative: scores this close to the best count as tied
+# Progress (a fall of log error between windows) the uncertainty score adds to every action:
+# a hundredth of what a learning action shows, so progress decides while there is any.
+PROGRESS_FLOOR = 1e-3
+
+
+def optimistic_progress(progress) -> np.ndarray:
+    """Progress with every unmeasured (NaN) action set to the best measured one (1 if none)."""
+    progress = np.asarray(progress, dtype=np.float64)
+    known = progress[~np.isnan(progress)]
+    fill = float(known.max()) if known.size and known.max() > 0 else 1.0
+    return np.where(np.isnan(progress), fill, progress)
+
+
+def selector_scores(kind: str, parts: dict) -> np.ndarray:
+    """Scores `[A]` of selector `kind` from the parts (`None` where the model lacks one)."""
+    error = np.asarray(parts['predicted_error'], dtype=np.float64)
+    disagreement, progress = parts.get('disagreement'), parts.get('progress')
+    if kind == 'predicted-error':
+        return error
+    if kind == 'disagreement':
+        if disagreement is None:
+            raise ValueError('the disagreement selector needs ensemble heads (--ensemble.heads)')
+        return np.asarray(disagreement, dtype=np.float64)
+    if kind == 'progress':
+        if progress is None:
+            raise ValueError('the progress selector needs held-back transitions '
+                             '(--progress.held-back)')
+        return optimistic_progress(progress)
+    if kind == 'uncertainty':
+        if disagreement is None and progress is None:
+            return error
+        if progress is not None and np.isnan(np.asarray(progress, dtype=np.float64)).all():
+            return np.ones_like(error)  # no evidence yet: a uniformly random choice
+        weight = np.ones_like(error) if progress is None else (
+            optimistic_progress(progress) + PROGRESS_FLOOR)
+        if disagreement is None:
+            return weight
+        disagreement = np.asarray(disagreement, dtype=np.float64)
+        mean = disagreement.mean()
+        relative = disagreement / mean if mean > 0 else np.ones_like(disagreement)
+        return relative * weight
+    raise ValueError(f'unknown learned selector {kind!r}: expected one of '
+                     f'{", ".join(LEARNED_SELECTORS)}')
+
+
+def choose(scores, rng: np.random.Generator, epsilon: float) -> tuple:
+    """(index, how): uniformly random with probability `epsilon`, else the best score.
+
+    Ties at the best score go to a uniformly random one of them; `how` is 'epsilon', 'best'
+    or 'tie'.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if rng.random() < epsilon:
+        return int(rng.integers(len(scores))), 'epsilon'
+    best = scores.max()
+    tied = np.flatnonzero(scores >= best - TIE_TOLERANCE * max(abs(best), 1.0))
+    if len(tied) == 1:
+        return int(tied[0]), 'best'
+    return int(rng.choice(tied)), 'tie'

@@ -1,0 +1,154 @@
+"""Hierarchy levels: plans, composition against the dot world's truth, creation, codes."""
+
+import numpy as np
+import pytest
+import torch
+
+from devrobot_sim.toroidal_dot import Effect, ToroidalDotConfig, ToroidalDotWorld
+from devrobot_world_model.evaluation import horizons
+from devrobot_world_model.learning.hierarchy import (
+    HierarchyConfig, method_plan, plan_levels, predict_horizon, SequenceEncoder)
+from devrobot_world_model.learning.level_competence import CompetentLevels
+from devrobot_world_model.model.prediction_api import PredictionModel
+from devrobot_world_model.model.world_model import ModelSpec, WorldModel
+from tiny_models import tiny_configs
+
+SIM = ToroidalDotConfig(image_size=32, dot_radius=2, move_pixels=5, seed=3)
+
+
+def test_plans_take_the_largest_levels_first():
+    assert plan_levels(13, 4) == [3, 2, 0]
+    assert plan_levels(16, 4) == [3, 3]
+    assert plan_levels(7, 1) == [0] * 7
+    assert plan_levels(8, 4) == [3]
+    assert method_plan('direct', 8, 4) == [3]
+    assert method_plan('direct', 8, 3) is None and method_plan('direct', 6, 4) is None
+    assert method_plan('rollout', 3, 4) == [0, 0, 0]
+    with pytest.raises(ValueError):
+        method_plan('teleport', 3, 4)
+
+
+def oracle_step(calls):
+    """A perfect level of the dot world: the frame rolled by move_pixels per move in the chunk."""
+    def step(level, frames, chunk):
+        assert chunk.shape[1] == 2 ** level  # each level gets exactly its span of actions
+        calls.append(level)
+        moves = (np.asarray(chunk) == 1).sum(axis=1)
+        return np.stack([np.roll(f, SIM.move_pixels * m, axis=1) for f, m in zip(frames, moves)])
+    return step
+
+
+def test_composed_horizons_match_the_dot_worlds_exact_truth():
+    world = ToroidalDotWorld(SIM)
+    rng = np.random.default_rng(0)
+    actions = rng.integers(0, 2, (5, 13))
+    starts = rng.integers(0, SIM.image_size, (5, 2))
+    frames, truths = [], []
+    for (x, y), row in zip(starts, actions):
+        world.dot_x, world.dot_y = int(x), int(y)
+        frames.append(world.render())
+        for action in row:
+            world.apply(world.effects[action])
+        truths.append(world.render())
+    calls = []
+    predicted, used = predict_horizon(oracle_step(calls), np.stack(frames), actions,
+                                      plan_levels(13, 4))
+    assert used == 3 and calls == [3, 2, 0]
+    assert np.array_equal(predicted, np.stack(truths))
+    with pytest.raises(ValueError, match='spans'):
+        predict_horizon(oracle_step([]), np.stack(frames), actions, [3])
+
+
+def test_horizon_evaluation_scores_each_method_against_the_truth():
+    def sequence_fn(frames, actions, method):
+        plan = method_plan(method, actions.shape[1], levels=3)  # spans 1, 2, 4
+        return None if plan is None else predict_horizon(oracle_step([]), frames, actions, plan)
+    result = horizons.evaluate_horizons(sequence_fn, SIM, states=12, seed=1,
+                                        horizons=(1, 2, 8), batch_size=5)
+    assert set(result) == {'horizon_1', 'horizon_2', 'horizon_8'}
+    assert result['horizon_8']['direct'] is None  # no level spans 8 steps
+    assert result['horizon_8']['composed']['calls'] == 2
+    assert result['horizon_8']['rollout']['calls'] == 8
+    for methods in result.values():
+        for scores in filter(None, methods.values()):
+            assert scores['r2'] == pytest.approx(1.0)
+            assert scores['position_error_px_median'] == pytest.approx(0.0, abs=1e-6)
+
+    def copy_fn(frames, actions, method):
+        return frames.copy(), 1
+    copied = horizons.evaluate_horizons(copy_fn, SIM, states=12, seed=1, horizons=(8,))
+    assert copied['horizon_8']['rollout']['position_error_px_median'] > 5
+
+
+class FakeCheck:
+    def __init__(self, r2, px=0.5):
+        self.figures = {'r2_min': r2, 'position_error_px': px, 'runs': 50}
+
+    def summary(self):
+        return self.figures
+
+
+def test_levels_are_created_only_after_their_parent_passes_checks_in_a_row():
+    model = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=4) + [
+        HierarchyConfig(level_checks=3, level_r2=0.9, level_position_px=1.0)]))
+    strategy = CompetentLevels(model)
+    sequence = [(0, 0.95), (0, 0.97), (0, 0.5), (0, 0.93), (0, 0.94), (0, 0.96),  # 3 in a row
+                (1, 0.99), (1, 0.99), (0, 0.99), (1, 0.91),                        # level 1 too
+                (2, 0.95), (2, 0.95), (2, 0.95), (2, 0.95)]                        # 3 is the top
+    created = []
+    for view, (level, r2) in enumerate(sequence, start=1):
+        metrics = strategy._checked(model, level, FakeCheck(r2), view * 50)
+        if 'hierarchy/level_created' in metrics:
+            created.append((metrics['hierarchy/level_created'], view * 50))
+    assert created == [(1, 300), (2, 500), (3, 650)]
+    assert model.level_created_at.tolist() == [0, 300, 500, 650]
+    assert model.active_levels == 4
+    # the position counts too, and a NaN R² (no group scored) is not competent
+    assert not strategy.competent({'r2_min': 0.99, 'position_error_px': 3.0})
+    assert not strategy.competent({'r2_min': float('nan'), 'position_error_px': 0.1})
+    assert strategy.state_dict()['level_streaks'] == {'0': 4, '1': 3, '2': 4}
+
+
+def test_discrete_codes_and_their_nmi():
+    torch.manual_seed(0)
+    encoder = SequenceEncoder(n_actions=2, span=4, dim=8, codes=6, commitment=0.25)
+    sequences = torch.from_numpy(horizons.level_sequences(2, 4))
+    assert sequences.shape == (16, 4)
+    encoded, codes, loss = encoder(sequences)
+    assert encoded.shape == (16, 8) and codes.shape == (16,) and codes.max() < 6
+    assert bool(encoder.initialised) and loss.item() >= 0
+    moves = sequences.sum(dim=1).numpy()
+    assert horizons.normalised_mutual_information(moves, moves) == pytest.approx(1.0)
+    assert horizons.normalised_mutual_information(moves, 10 - moves) == pytest.approx(1.0)
+    assert horizons.normalised_mutual_information(moves, np.zeros(16)) == pytest.approx(0.0)
+    split = np.where(moves == 2, sequences[:, 0].numpy() + 10, moves)  # one class cut in two
+    assert 0.8 < horizons.normalised_mutual_information(split, moves) < 1.0
+    assert len(horizons.level_sequences(2, 16)) == horizons.MAX_ENUMERATED
+
+
+def test_the_prediction_api_predicts_sequences_three_ways():
+    model = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=3))).eval()
+    world = ToroidalDotWorld(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
+    api = PredictionModel(model, world.action_space)
+    frames = np.stack([world.render()] * 2)
+    sequences = [[world.action_space[1]] * 4, [world.action_space[0]] * 4]
+    assert api.levels == 1 and api.level_created_at() == [0, -1, -1]
+    assert api.predict_sequence(frames, sequences, 'direct') is None  # no level created
+    predicted, calls = api.predict_sequence(frames, sequences, 'rollout')
+    assert predicted.shape == (2, 16, 16, 3) and predicted.dtype == np.uint8 and calls == 4
+    model.level_created_at[1:] = torch.tensor([5, 9])
+    assert api.predict_sequence(frames, sequences, 'composed')[1] == 1
+    assert api.predict_sequence(frames, sequences, 'direct')[1] == 1
+    assert api.level_codes(2, sequences).shape == (2,)
+    codes = horizons.code_nmi(lambda level, s: api.level_codes(
+        level, [[world.action_space[a] for a in row] for row in s]), 3, 2, move_action=1)
+    assert set(codes) == {'level_1', 'level_2'} and codes['level_2']['sequences'] == 16
+    assert 0.0 <= codes['level_2']['nmi_moves'] <= 1.0
+    no_codes = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=2) + [
+        HierarchyConfig(level_codes=0)])).eval()
+    assert PredictionModel(no_codes, world.action_space).level_codes(
+        1, [row[:2] for row in sequences]) is None
+
+
+def test_effects_of_the_dot_world_used_here():
+    assert ToroidalDotWorld(SIM).effects == (Effect.STAY, Effect.MOVE)
