@@ -181,7 +181,7 @@ CASES = [
     (LEARN + ['--autoencoder', 'vit', '--vit-positions', 'polar'], 'vit_positions'),
     (LEARN + ['--predictor', 'lstm', '--lstm-mix-kernel', '0'], 'lstm_mix_kernel must be'),
     (LEARN + ['--hierarchy-levels', '0'], 'hierarchy_levels must be at least 1'),
-    (LEARN + ['--hierarchy-levels', '9'], 'macro actions'),
+    (LEARN + ['--hierarchy-levels', '9'], 'hierarchy_levels must be in [1, 8]'),
     (LEARN + ['--latent-weight', '-1'], 'latent_weight must be at least 0'),
     (LEARN + ['--focal-gamma', 'nan'], "'nan' is not a finite number"),
     (LEARN + ['--batch-size', '0'], 'batch_size must be at least 1'),

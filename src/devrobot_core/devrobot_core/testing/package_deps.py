@@ -21,6 +21,7 @@ IMPORT_KEYS = {
     # Python packages (rosdep/python.yaml, base.yaml)
     'numpy': 'python3-numpy',
     'PIL': 'python3-pil',
+    'matplotlib': 'python3-matplotlib',
     'cv2': 'python3-opencv',
     'yaml': 'python3-yaml',
     'tqdm': 'python3-tqdm',

@@ -4,9 +4,10 @@ Subscribes `camera/image_raw` (sensor-data QoS, deep: frames wait while a callba
 `motor/state`; publishes `motor/command` (never with observe_only); for inspection
 `world_model/reconstruction`, one `world_model/prediction/action_<i>` image per action,
 `world_model/scores` (one per action, then a row per part of the score), metrics on
-`/diagnostics` and as `world_model/metrics/<key>` Float64 topics. Interactive: proposals on `world_model/proposal` (latched: transient local, so a tool
-that subscribes later still gets the waiting one), decided through the `world_model/accept`
-service or an action index on `world_model/override`.
+`/diagnostics` and as `world_model/metrics/<key>` Float64 topics. Interactive: proposals on
+`world_model/proposal` (latched: transient local, so a tool that subscribes later still gets
+the waiting one), decided through the `world_model/accept` service or an action index on
+`world_model/override`.
 
 A shell: it declares parameters, converts messages and hands them to NodeFlow (what the node
 does, pure); learning runs on the LearningQueue's worker, inspection on the InspectionWorker's,
