@@ -1,6 +1,5 @@
 """`devrobot run` end to end: a real simulator session recorded into a temporary folder."""
 
-import errno
 import json
 import os
 import re
@@ -16,24 +15,9 @@ from devrobot_bringup.cli import main
 from devrobot_core import durable_files
 from devrobot_core.bags.session_bag import DamagedBagError, read_session
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.testing.full_disk import FullDisk
 
 REAL_WRITE_ALL = durable_files.write_all
-
-
-class FullDisk:
-    """A stand-in for durable_files.write_all: `room` more bytes fit, then ENOSPC."""
-
-    def __init__(self, room: int):
-        self.room = room
-
-    def __call__(self, fd, data):
-        data = bytes(data)
-        fits = data[:max(self.room, 0)]
-        if fits:
-            os.write(fd, fits)
-            self.room -= len(fits)
-        if len(fits) < len(data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def devrobot(*argv):

@@ -1,10 +1,8 @@
 """Small session bags for the bag tests, a killed writer, and a disk that fills up."""
 
-import errno
-import os
-
 from devrobot_core.bags.session_bag import read_session, SessionBagConfig, SessionBagWriter
 from devrobot_core.motor import Frame, MotorCommand, MotorOutcome
+from devrobot_core.testing.full_disk import FullDisk  # noqa: F401 the tests import it from here
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 
@@ -56,22 +54,3 @@ def split(events):
 def counts(path, allow_partial=False):
     """(frames, commands, outcomes) that read back."""
     return tuple(len(kind) for kind in split(read_session(path, allow_partial)[1]))
-
-
-class FullDisk:
-    """A stand-in for durable_files.write_all: the disk holds `room` more bytes, then ENOSPC.
-
-    Like a real full disk, a write that does not fit writes what fits, then fails.
-    """
-
-    def __init__(self, room: int):
-        self.room = room
-
-    def __call__(self, fd, data):
-        data = bytes(data)
-        fits = data[:max(self.room, 0)]
-        if fits:
-            os.write(fd, fits)
-            self.room -= len(fits)
-        if len(fits) < len(data):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

@@ -136,23 +136,11 @@ def test_image_size_other_than_the_models_is_a_usage_error(checkpoint):
 
 
 def test_a_real_tiny_checkpoint_is_scored_and_a_corrupt_one_refused(tmp_path, capsys):
-    from devrobot_core.motor import Transition
-    from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
-    from devrobot_world_model.learning.learner import Learner, LearnerConfig
-    from tiny_models import tiny_configs
+    from tiny_models import write_tiny_checkpoint
 
-    robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
-    learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
-                                                        checkpoint_every=0, image_size=16),
-                      tiny_configs(), checkpoint_dir=tmp_path / 'checkpoints')
-    frame = robot.read()
-    for index in (0, 1, 1, 0):
-        outcome = robot.send(robot.action_space[index])
-        next_frame = robot.read()
-        learner.observe(Transition(frame, outcome, next_frame))
-        frame = next_frame
-    learner.close()
+    write_tiny_checkpoint(tmp_path / 'checkpoints',
+                          ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     flags = ['--states', '4', '--dot-radius', '1', '--move-pixels', '3', '--horizons', '2']
     folder = tmp_path / 'checkpoints'
     assert eval_command.main(parse(['--checkpoint', str(folder), '--json'] + flags)) == 0

@@ -9,14 +9,12 @@ import pytest
 import torch
 
 from devrobot_core.errors import UsageError
-from devrobot_core.motor import MotorCommand, Transition
-from devrobot_sim.sim_robot import SimRobot
+from devrobot_core.motor import MotorCommand
 from devrobot_sim.toroidal_dot import ToroidalDotConfig, ToroidalDotWorld
 from devrobot_world_model.commands import eval_command
 from devrobot_world_model.evaluation.introspection import held_out_histories, introspect
-from devrobot_world_model.learning.learner import Learner, LearnerConfig
 from devrobot_world_model.model.world_model import ModelSpec, WorldModel
-from tiny_models import tiny_configs
+from tiny_models import tiny_configs, write_tiny_checkpoint
 
 SIM = ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3)
 ACTIONS = ToroidalDotWorld(SIM).action_space  # stay, move
@@ -93,20 +91,7 @@ def test_a_model_that_ignores_its_actions_scores_zero():
 @pytest.fixture(scope='module')
 def checkpoint(tmp_path_factory):
     """A checkpoints folder written by a tiny learner after a few steps."""
-    run = tmp_path_factory.mktemp('run')
-    robot = SimRobot(SIM)
-    learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
-                                                        checkpoint_every=0,
-                                                        image_size=SIM.image_size),
-                      tiny_configs(), checkpoint_dir=run / 'checkpoints')
-    frame = robot.read()
-    for index in (0, 1, 1, 0):
-        outcome = robot.send(robot.action_space[index])
-        next_frame = robot.read()
-        learner.observe(Transition(frame, outcome, next_frame))
-        frame = next_frame
-    learner.close()
-    return run / 'checkpoints'
+    return write_tiny_checkpoint(tmp_path_factory.mktemp('run') / 'checkpoints', SIM)
 
 
 def evaluate(checkpoint, *flags):

@@ -23,3 +23,27 @@ def tiny_configs(autoencoder='cnn', predictor='transformer', history=1, held_bac
             LstmPredictorConfig(lstm_hidden=16, lstm_history=history, lstm_mix_kernel=3),
             ProgressConfig(progress_held_back=held_back, progress_every=2, progress_window=2),
             EnsembleConfig(ensemble_hidden=8)]
+
+
+def write_tiny_checkpoint(folder, sim_config):
+    """A checkpoints folder at `folder`, written by a tiny learner in four steps of `sim_config`.
+
+    The actions are stay, move, move, stay; returns the folder.
+    """
+    from devrobot_core.motor import Transition
+    from devrobot_sim.sim_robot import SimRobot
+    from devrobot_world_model.learning.learner import Learner, LearnerConfig
+
+    robot = SimRobot(sim_config)
+    learner = Learner(robot.action_space, LearnerConfig(batch_size=2, warmup_transitions=2,
+                                                        checkpoint_every=0,
+                                                        image_size=sim_config.image_size),
+                      tiny_configs(), checkpoint_dir=folder)
+    frame = robot.read()
+    for index in (0, 1, 1, 0):
+        outcome = robot.send(robot.action_space[index])
+        next_frame = robot.read()
+        learner.observe(Transition(frame, outcome, next_frame))
+        frame = next_frame
+    learner.close()
+    return folder
