@@ -2,7 +2,8 @@
 
 import torch
 
-from devrobot_world_model.learning.ensemble import bootstrap_counts, EnsembleConfig, EnsembleHeads
+from devrobot_world_model.learning.ensemble import (
+    bootstrap_draws, EnsembleConfig, EnsembleHeads, every_sample)
 from devrobot_world_model.model.world_model import ModelSpec, WorldModel
 from tiny_models import tiny_configs
 
@@ -22,26 +23,46 @@ def test_every_head_predicts_a_grid_and_the_heads_differ():
     assert (ensemble.disagreement(latents, torch.tensor([0, 1, 1])) > 0).all()
 
 
-def test_bootstrap_counts_resample_each_batch_differently():
+def test_one_frame_broadcasts_against_every_action():
+    ensemble = heads()
+    frame = torch.randn(1, 16, 8)
+    actions = torch.tensor([0, 1])
+    once = ensemble.disagreement(frame, actions)
+    assert once.shape == (2,) and once[0] != once[1]
+    assert torch.allclose(once, ensemble.disagreement(frame.expand(2, -1, -1), actions))
+
+
+def test_bootstrap_draws_resample_each_batch_differently():
     torch.manual_seed(1)
-    counts = bootstrap_counts(5, 32)
-    assert counts.shape == (5, 32) and (counts.sum(dim=1) == 32).all()
-    assert len({tuple(row.tolist()) for row in counts}) == 5
-    assert (counts == 0).any()  # some samples left out of some heads' draws
+    draws = bootstrap_draws(5, 32, 16)
+    assert draws.shape == (5, 16) and draws.min() >= 0 and draws.max() < 32
+    assert len({tuple(row.tolist()) for row in draws}) == 5
+    assert any(len(set(row.tolist())) < 16 for row in draws)  # with replacement
+    assert bootstrap_draws(5, 8, 0).shape == (5, 8) == bootstrap_draws(5, 8, 16).shape
+    assert (every_sample(3, 4) == torch.arange(4)).all()
 
 
 def test_each_head_gets_gradients_and_only_from_its_own_draws():
     ensemble = heads()
     latents, targets = torch.randn(4, 16, 8), torch.randn(4, 16, 8)
-    counts = torch.zeros(5, 4)
-    counts[:4, 0] = 1.0  # the last head drew nothing: no gradient reaches it
-    ensemble.loss(latents, torch.tensor([0, 1, 0, 1]), targets, counts).backward()
-    for k, head in enumerate(ensemble.heads):
-        norms = [p.grad.abs().sum() for p in head.parameters() if p.grad is not None]
-        if k < 4:
-            assert all(n > 0 for n in norms[1:]), k  # embedding rows of unused actions aside
-        else:
-            assert sum(norms) == 0
+    actions = torch.tensor([0, 1, 0, 1])
+    draws = torch.tensor([[0, 1]] * 4 + [[2, 3]])  # only the last head drew samples 2 and 3
+
+    def gradients(targets):
+        ensemble.zero_grad()
+        ensemble.loss(latents, actions, targets, draws).backward()
+        return [[p.grad.clone() for p in head.parameters() if p.grad is not None]
+                for head in ensemble.heads]
+
+    before = gradients(targets)
+    for head in before:
+        assert all(g.abs().sum() > 0 for g in head[1:])  # embedding rows of unused actions aside
+    changed = targets.clone()
+    changed[3] += 1.0
+    after = gradients(changed)
+    for k in range(4):
+        assert all(torch.equal(a, b) for a, b in zip(before[k], after[k])), k
+    assert not all(torch.equal(a, b) for a, b in zip(before[4], after[4]))
 
 
 def test_training_on_a_fixed_rule_brings_the_heads_together():
@@ -55,7 +76,7 @@ def test_training_on_a_fixed_rule_brings_the_heads_together():
     before = ensemble.disagreement(latents, actions).mean()
     for _ in range(150):
         optimizer.zero_grad()
-        ensemble.loss(latents, actions, targets, bootstrap_counts(5, 64)).backward()
+        ensemble.loss(latents, actions, targets, bootstrap_draws(5, 64, 32)).backward()
         optimizer.step()
     assert ensemble.disagreement(latents, actions).mean() < 0.2 * before
 
@@ -73,7 +94,7 @@ def test_the_world_model_trains_its_heads_with_the_rest():
     model.zero_grad()
     latents = model.encode(torch.rand(2, 3, 16, 16))
     model.ensemble.loss(latents, torch.tensor([0, 1]), latents.detach(),
-                        torch.ones(5, 2)).backward()
+                        every_sample(5, 2)).backward()
     assert all(p.grad is None for p in model.autoencoder.parameters())
 
 

@@ -12,7 +12,8 @@ from devrobot_core.session_loop import run_session
 from devrobot_sim.sim_robot import SimRobot
 from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.learning.checkpoint_io import CheckpointError
-from devrobot_world_model.learning.learner import Learner, LearnerConfig
+from devrobot_world_model.learning.learner import (
+    AUTO_LAG, Learner, LearnerConfig, resolve_actor_lag)
 from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from tiny_models import tiny_configs
@@ -370,8 +371,18 @@ def test_the_vit_keeps_its_learning_rates_by_default():
     learner.close()
 
 
-@pytest.mark.parametrize('fields', [{'updates_per_step': -2}, {'actor_lag_steps': -1},
+@pytest.mark.parametrize('fields', [{'updates_per_step': -2}, {'actor_lag_steps': -2},
                                     {'image_size': 0}, {'epsilon': 2}])
 def test_nonsense_settings_are_refused(fields):
     with pytest.raises(ValueError):
         LearnerConfig(**fields)
+
+
+def test_the_auto_actor_lag_overlaps_acting_with_a_gpu_only():
+    assert LearnerConfig().actor_lag_steps == AUTO_LAG
+    assert resolve_actor_lag(AUTO_LAG, torch.device('cpu')) == 0
+    assert resolve_actor_lag(AUTO_LAG, torch.device('cuda', 0)) == 1
+    assert resolve_actor_lag(2, torch.device('cpu')) == 2
+    learner = make_learner()  # on this CPU: each transition learned before the next action
+    assert learner.actor_lag == 0 and not learner.background.threaded
+    learner.close()

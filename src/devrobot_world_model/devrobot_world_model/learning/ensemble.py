@@ -1,9 +1,11 @@
 """An ensemble of small predictor heads whose disagreement measures epistemic uncertainty.
 
 K heads share the world model's encoder: each maps the current latent grid and an action to the
-next latent grid. Every head learns from its own bootstrap resampling of each minibatch (and
-starts from its own random weights), so where data is plentiful and the outcome determined
-they agree, and where the model has seen little they differ. The disagreement, the variance
+next latent grid. Every head learns from its own bootstrap resampling of each minibatch (its
+`ensemble_draws` samples drawn with replacement; fewer than the minibatch halves the heads'
+share of an update's compute) and starts from its own random weights, so where data is
+plentiful and the outcome determined they agree, and where the model has seen little they
+differ. The disagreement, the variance
 of their predictions averaged over tokens and channels, is the ensemble's score for an action
 (Plan2Explore; Pathak et al., 2019). Unpredictable outcomes (a noisy TV) keep the heads apart
 too, so the `uncertainty` selector weighs it by learning progress (`score_selectors.py`).
@@ -30,15 +32,19 @@ class EnsembleConfig:
         5, 'Predictor heads of the disagreement ensemble, each on its own bootstrap '
         'resampling of every minibatch; 0: none (the disagreement scores are then missing).')
     ensemble_hidden: int = setting(32, 'Channels inside each head.')
+    ensemble_draws: int = setting(
+        16, 'Samples each head draws, with replacement, from every minibatch (its bootstrap '
+        'resampling), at most the minibatch size; 0: as many as the minibatch holds.')
     ensemble_weight: float = setting(1.0, "Weight of the heads' latent loss.")
     ensemble_wrap: bool = setting(
         True, "The heads' convolutions wrap around the token grid (the toroidal world); off "
         'for camera images.')
 
     def __post_init__(self):
-        if self.ensemble_heads < 0 or self.ensemble_hidden < 1 or self.ensemble_weight < 0:
-            raise ValueError('ensemble_heads must be >= 0, ensemble_hidden >= 1 and '
-                             'ensemble_weight >= 0')
+        if self.ensemble_heads < 0 or self.ensemble_hidden < 1 or self.ensemble_weight < 0 or \
+                self.ensemble_draws < 0:
+            raise ValueError('ensemble_heads must be >= 0, ensemble_hidden >= 1, ensemble_draws '
+                             'and ensemble_weight >= 0')
         if self.ensemble_heads == 1:
             raise ValueError('ensemble_heads must be 0 or at least 2: one head cannot disagree')
 
@@ -55,7 +61,8 @@ class EnsembleHead(nn.Module):
         self.conv_out = nn.Conv2d(hidden, latent_dim, 1)
 
     def forward(self, grid: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        # grid [B, D, h, w], actions [B] -> next grid [B, D, h, w]
+        # grid [B, D, h, w], actions [B] -> next grid [B, D, h, w]; a grid [1, D, h, w]
+        # broadcasts against every action, convolved once
         x = F.gelu(self.conv_in(grid) + self.embed(actions)[:, :, None, None])
         return grid + self.conv_out(F.gelu(self.conv_mid(x)))
 
@@ -71,7 +78,7 @@ class EnsembleHeads(nn.Module):
             for _ in range(config.ensemble_heads)])
 
     def forward(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Latents `[B, N, D]`, actions `[B]` -> every head's next latents `[K, B, N, D]`."""
+        """Latents `[B, N, D]` (or `[1, N, D]`), actions `[B]` -> next latents `[K, B, N, D]`."""
         b, n, d = latents.shape
         h, w = self.grid
         with torch.autocast(latents.device.type, enabled=False):
@@ -81,23 +88,39 @@ class EnsembleHeads(nn.Module):
 
     @torch.no_grad()
     def disagreement(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Variance over heads of the predicted next latents, mean over tokens, channels: `[B]`."""
+        """Variance over heads of the predicted next latents, mean over tokens, channels: `[B]`.
+
+        `latents` `[B, N, D]`, or `[1, N, D]`: one frame, scored for each of `actions` `[B]`.
+        """
         return self(latents, actions).var(dim=0, unbiased=False).mean(dim=(1, 2))
 
     def loss(self, latents: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-             counts: torch.Tensor) -> torch.Tensor:
-        """Mean squared latent error, each head's samples weighted by its bootstrap counts.
+             draws: torch.Tensor) -> torch.Tensor:
+        """Mean squared latent error of each head on the samples it drew, averaged over heads.
 
         latents and targets `[B, N, D]` (the encoded next frames, no gradient), actions `[B]`,
-        counts `[K, B]` (how often each head drew each sample; `bootstrap_counts`).
+        draws `[K, M]`: the samples each head drew (`bootstrap_draws`).
         """
-        errors = (self(latents, actions) - targets.detach().float()[None]).pow(2).mean(
-            dim=(2, 3))  # [K, B]
-        return (errors * counts).sum(dim=1).mean() / counts.shape[1]
+        b, n, d = latents.shape
+        h, w = self.grid
+        with torch.autocast(latents.device.type, enabled=False):
+            grid = latents.detach().float().transpose(1, 2).reshape(b, d, h, w)
+            targets = targets.detach().float()
+            errors = [(head(grid[rows], actions[rows]).flatten(2).transpose(1, 2)
+                       - targets[rows]).pow(2).mean()
+                      for head, rows in zip(self.heads, draws)]
+        return torch.stack(errors).mean()
 
 
-def bootstrap_counts(heads: int, batch: int, device=None) -> torch.Tensor:
-    """How often each of `heads` resamplings (with replacement) draws each sample: `[K, B]`."""
-    draws = torch.randint(batch, (heads, batch))
-    counts = torch.zeros(heads, batch).scatter_add_(1, draws, torch.ones(heads, batch))
-    return counts.to(device) if device is not None else counts
+def bootstrap_draws(heads: int, batch: int, draws: int = 0, device=None) -> torch.Tensor:
+    """Which samples each of `heads` resamplings draws, with replacement: `[K, draws]`.
+
+    `draws` 0 (or more than the batch holds): as many as the batch holds, the classic bootstrap.
+    """
+    rows = torch.randint(batch, (heads, min(draws, batch) if draws else batch))
+    return rows.to(device) if device is not None else rows
+
+
+def every_sample(heads: int, batch: int, device=None) -> torch.Tensor:
+    """Each head on the whole batch once (`[K, B]`): the loss in evaluation."""
+    return torch.arange(batch, device=device).expand(heads, batch)

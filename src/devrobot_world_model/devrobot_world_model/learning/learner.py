@@ -11,9 +11,10 @@ FrameSizeError (`model_io.check_frame`) before they reach the replay or the mode
 the entry point's: `start_process(seed)` before building a learner.
 
 Replay ratio: every environment step earns `updates_per_step` minibatch updates (fractions
-accumulate, so 0.25 is one update every fourth step). With the default, one update per step and
-an actor lag of one step, the actor acts while the trainer learns the previous transition; with
-no ratio (-1), the actor never waits and the learner trains as fast as it can.
+accumulate, so 0.25 is one update every fourth step). With a ratio and an actor lag of one step,
+the actor acts while the trainer learns the previous transition (the default where the model
+trains on a GPU); with lag 0 (the default on the CPU) each transition is learned before the next
+action; with no ratio (-1), the actor never waits and the learner trains as fast as it can.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ from devrobot_world_model.model.model_io import build_model, check_frame
 from devrobot_world_model.model.precision import PRECISIONS, use_bf16
 
 FREE_RUNNING = -1  # updates_per_step: no replay ratio
+AUTO_LAG = -1  # actor_lag_steps: chosen by the device the model trains on
+
+
+def resolve_actor_lag(lag_steps: int, device: torch.device) -> int:
+    """The actor lag to use: `lag_steps`, or for AUTO_LAG 1 on a GPU and 0 on the CPU.
+
+    On a GPU the actor's work (on the CPU) overlaps the update for free. On the CPU the
+    update's kernels already use every core: an actor working beside them only makes the two
+    contend, and a step takes longer than doing one after the other (docs/world_model.md,
+    "Acting while learning").
+    """
+    if lag_steps != AUTO_LAG:
+        return lag_steps
+    return 0 if device.type == 'cpu' else 1
 
 
 def start_process(seed: int, torch_threads: int = 0) -> None:
@@ -71,9 +86,10 @@ class LearnerConfig:
         '0: none); -1: no ratio, the robot acts at its own pace and the learner trains as '
         'fast as the computer allows.')
     actor_lag_steps: int = setting(
-        1, 'With a replay ratio: act with the weights learned from all but the newest N '
+        AUTO_LAG, 'With a replay ratio: act with the weights learned from all but the newest N '
         'transitions, so acting and learning overlap (a seed still reproduces the run); 0: '
-        'learn each transition before the next action, on the acting thread.')
+        'learn each transition before the next action, on the acting thread; -1 (auto): 1 '
+        'where the model trains on a GPU, 0 on the CPU (whose cores the update already uses).')
     image_size: int = setting(224, 'Side of the square rgb8 frames the model learns from, px.')
     warmup_transitions: int = setting(32, 'Transitions collected before the first update.')
     replay_capacity: int = setting(5000, 'Transitions kept in the replay buffer.')
@@ -131,8 +147,9 @@ class LearnerConfig:
                 not 0 <= self.epsilon <= 1:
             raise ValueError(f'updates_per_step must be >= 0 or {FREE_RUNNING} (no ratio), and '
                              'epsilon in [0, 1]')
-        if self.actor_lag_steps < 0 or self.image_size < 1:
-            raise ValueError('actor_lag_steps must be >= 0 and image_size >= 1')
+        if self.actor_lag_steps < AUTO_LAG or self.image_size < 1:
+            raise ValueError(f'actor_lag_steps must be >= 0 or {AUTO_LAG} (auto), and '
+                             'image_size >= 1')
         if self.precision not in PRECISIONS:
             raise ValueError(f'precision must be one of {PRECISIONS}, got {self.precision!r}')
         if self.lr_half_life_updates < lr_schedule.AUTO:
@@ -162,12 +179,13 @@ class Learner:
             config.error_triggered
         self.device = resolve_device(config.device)
         self.bf16 = use_bf16(config.precision, self.device.type)  # 'auto' asks the device
+        self.actor_lag = resolve_actor_lag(config.actor_lag_steps, self.device)
         payload = learner_checkpoint.find(self.checkpoint_dir)
         spec = learner_checkpoint.spec_for(payload, config.image_size, len(self.action_space),
                                            model_configs)
         size = spec.image_size
         self.replay = ReplayBuffer(config.replay_capacity, (size, size, 3), config.seed,
-                                   slack=config.actor_lag_steps + 1)
+                                   slack=self.actor_lag + 1)
         explicit = (autoencoder_lr, predictor_lr)
         rates = [default if rate is None else rate for rate, default in
                  zip(explicit, (config.autoencoder_lr, config.predictor_lr))]
@@ -180,7 +198,7 @@ class Learner:
         self.steps = self.skipped = 0
         state = (learner_checkpoint.restore(self, payload, explicit) if payload is not None
                  else {'actor_weights': []})
-        self.background = BackgroundTrainer(self.trainer, config.actor_lag_steps,
+        self.background = BackgroundTrainer(self.trainer, self.actor_lag,
                                             self.free_running, state['actor_weights'])
         missing = {'disagreement': self.model.ensemble is None and
                    'ensemble heads (--ensemble.heads)',

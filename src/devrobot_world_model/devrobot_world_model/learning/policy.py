@@ -89,7 +89,8 @@ class WorldModelPolicy:
         n = len(self.action_space)
         every = latents.expand(n, -1, -1)
         actions = torch.arange(n, device=latents.device)
-        disagreement = model.disagreement(every, actions)  # [A] or None
+        # the one frame's latents broadcast against every action: the heads see the frame once
+        disagreement = model.disagreement(latents, actions)  # [A] or None
         parts = {'predicted_error': [float(v) for v in model.predicted_log_error(every, actions)],
                  'disagreement': None if disagreement is None else [
                      float(v) for v in disagreement],

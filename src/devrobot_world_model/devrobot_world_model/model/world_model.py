@@ -29,7 +29,7 @@ from devrobot_core.motor import MAX_IMAGE_SIDE_PX
 from devrobot_world_model.model.autoencoders import (
     build_autoencoder, CnnAutoencoderConfig, VitAutoencoderConfig)
 from devrobot_world_model.learning.ensemble import (
-    bootstrap_counts, EnsembleConfig, EnsembleHeads)
+    bootstrap_draws, EnsembleConfig, EnsembleHeads, every_sample)
 from devrobot_world_model.learning.hierarchy import HierarchyConfig, LevelPredictor, MAX_LEVELS
 from devrobot_world_model.learning.learning_progress import ProgressConfig, ProgressTracker
 from devrobot_world_model.model.pixel_losses import explained_variance, pixel_loss, PIXEL_LOSSES
@@ -229,7 +229,10 @@ class WorldModel(nn.Module):
         return self.uncertainty_head(features).squeeze(-1)  # [B]
 
     def disagreement(self, latents: torch.Tensor, actions: torch.Tensor):
-        """The ensemble's disagreement about `actions` `[B]` from `[B, N, D]`: `[B]`, or None."""
+        """The ensemble's disagreement about `actions` `[B]` from `[B, N, D]`: `[B]`, or None.
+
+        `[1, N, D]`: one frame, scored for each action.
+        """
         return None if self.ensemble is None else self.ensemble.disagreement(latents, actions)
 
     def pixel_loss(self, logits: torch.Tensor, target: torch.Tensor, mask=None) -> torch.Tensor:
@@ -270,9 +273,10 @@ class WorldModel(nn.Module):
                    'mask_ratio': torch.tensor(mask_ratio)}
         if self.ensemble is not None:
             heads = len(self.ensemble.heads)  # bootstrap draws in training; all samples in eval
-            counts = bootstrap_counts(heads, b, latents.device) if self.training else \
-                latents.new_ones(heads, b, dtype=torch.float32)
-            ensemble = self.ensemble.loss(latents[:, -1], actions[:, -1], target_latents, counts)
+            draws = bootstrap_draws(heads, b, self.spec.parts['ensemble'].ensemble_draws,
+                                    latents.device) if self.training else \
+                every_sample(heads, b, latents.device)
+            ensemble = self.ensemble.loss(latents[:, -1], actions[:, -1], target_latents, draws)
             total = total + self.spec.parts['ensemble'].ensemble_weight * ensemble
             metrics['ensemble_loss'] = ensemble
         if c.action_weight > 0:
