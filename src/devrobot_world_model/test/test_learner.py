@@ -222,8 +222,9 @@ def test_without_a_ratio_the_actor_never_waits_for_the_learner(monkeypatch):
     assert learner.updates == updates  # closed: stopped
 
 
-def test_a_failing_trainer_stops_the_session_with_its_error(monkeypatch):
-    learner = make_learner()
+@pytest.mark.parametrize('lag', [0, 1])
+def test_a_failing_trainer_stops_the_session_with_its_error(monkeypatch, lag):
+    learner = make_learner(actor_lag_steps=lag)
     monkeypatch.setattr(learner.trainer, 'learn', lambda view: 1 / 0)
     with pytest.raises(RuntimeError, match='the learner stopped') as raised:
         drive(learner, tiny_robot(), 5)

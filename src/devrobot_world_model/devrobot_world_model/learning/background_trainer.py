@@ -98,7 +98,11 @@ class BackgroundTrainer:
         self._raise_failure()
         if not self.threaded:
             self.submitted += 1
-            self._finish(self._run(job))
+            try:
+                metrics = self._run(job)
+            except Exception as error:  # the same error as from the thread
+                raise RuntimeError(f'the learner stopped: {error!r}') from error
+            self._finish(metrics)
             return
         with self._condition:
             self._jobs.append(job)
