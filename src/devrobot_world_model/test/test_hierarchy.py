@@ -126,6 +126,15 @@ def test_discrete_codes_and_their_nmi():
     assert len(horizons.level_sequences(2, 16)) == horizons.MAX_ENUMERATED
 
 
+def test_nmi_of_codes_independent_of_the_moves_is_near_zero():
+    rng = np.random.default_rng(0)
+    moves = rng.integers(0, 5, 20000)
+    independent = rng.integers(0, 16, 20000)  # codes drawn without looking at the moves
+    assert horizons.normalised_mutual_information(independent, moves) < 0.01
+    relabelled = (7 * moves + 3) % 16  # a one-to-one mapping, other labels
+    assert horizons.normalised_mutual_information(relabelled, moves) == pytest.approx(1.0)
+
+
 def test_the_prediction_api_predicts_sequences_three_ways():
     model = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=3))).eval()
     world = ToroidalDotWorld(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
