@@ -17,12 +17,12 @@ Goal: overshoot within one watchdog period plus the retry, at most 0.1 s beyond 
 import argparse
 import logging
 import random
-import socket
 import statistics
 import threading
 import time
 
 from devrobot_core.motor import MotorCommand
+from devrobot_core.testing.cuttable_link import CuttableLink
 from devrobot_jetbot.jetbot_config import JetBotConfig
 from devrobot_jetbot.jetbot_robot import JetBotRobot
 from devrobot_jetbot.motor_watchdog import MotorWatchdog
@@ -30,43 +30,6 @@ from devrobot_jetbot.onboard_hardware import MockHardware
 from devrobot_jetbot.robot_service import make_server
 
 GOAL_S = 0.1
-
-
-class SilentLink:
-    """A TCP forwarder to `port` that can go silent: nothing passes, nothing closes."""
-
-    def __init__(self, port):
-        self.listener = socket.create_server(('127.0.0.1', 0))
-        self.port = self.listener.getsockname()[1]
-        self.target, self.silent, self.sockets = port, threading.Event(), []
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def close(self):
-        self.silent.set()
-        for sock in [self.listener] + self.sockets:
-            sock.close()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(('127.0.0.1', self.target))
-            self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    def _pump(self, source, sink):
-        while True:
-            try:
-                data = source.recv(65536)
-                if not data:
-                    return
-                if not self.silent.is_set():
-                    sink.sendall(data)
-            except OSError:
-                return
 
 
 def recorded(watchdog):
@@ -95,7 +58,7 @@ def lost_link_trial(rng):
     while not server.active:
         time.sleep(0.001)
     calls = recorded(watchdog)
-    link = SilentLink(server.port)
+    link = CuttableLink(server.port)
     robot = JetBotRobot(JetBotConfig(host='127.0.0.1', port=link.port, secret_file='',
                                      call_timeout_s=0.5, reconnect_attempts=1))
     robot.connect()
@@ -104,7 +67,7 @@ def lost_link_trial(rng):
     while hardware.speeds() != (0.3, 0.3):
         time.sleep(0.001)
     time.sleep(rng.uniform(0.0, 1.0))
-    link.silent.set()
+    link.go_silent()
     cut = time.monotonic()
     while first_stop_after(hardware, cut) is None:
         time.sleep(0.001)
