@@ -27,7 +27,7 @@ HUGE = 10 ** 9
 def good(tmp_path_factory):
     """A real learner checkpoint (tiny model, 6 transitions) as loaded plain data."""
     folder = tmp_path_factory.mktemp('good')
-    learner = make_learner(folder)
+    learner = make_learner(folder, actor_lag_steps=1)  # a lagging actor: its weights are stored
     drive(learner, tiny_robot(), 6)
     learner.close()
     return torch.load(folder / 'checkpoints' / 'checkpoint.pt', weights_only=True)
