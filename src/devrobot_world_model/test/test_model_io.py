@@ -204,6 +204,60 @@ def test_a_malformed_checkpoint_is_one_line_and_leaves_the_folder_unchanged(
     assert snapshot(tmp_path) == before
 
 
+@pytest.fixture(scope='module')
+def good_held_back(tmp_path_factory):
+    """A real checkpoint of a learner that holds transitions back for learning progress."""
+    folder = tmp_path_factory.mktemp('held')
+    learner = make_learner(folder, configs=tiny_configs(held_back=2))
+    drive(learner, tiny_robot(), 12)
+    learner.close()
+    return torch.load(folder / 'checkpoints' / 'checkpoint.pt', weights_only=True)
+
+
+def entry(action, index, key):
+    return ('held_back', 'entries', action, index, key)
+
+
+HELD_BACK_MALFORMED = [
+    ('held_back a list', put(('held_back',), [1])),
+    ('held_back without seen', drop(('held_back', 'seen'))),
+    ('held_back seen too short', put(('held_back', 'seen'), [1])),
+    ('held_back seen negative', put(('held_back', 'seen'), [-1, 0])),
+    ('held_back entries a dict', put(('held_back', 'entries'), {})),
+    ('held_back one action too many', lambda p: p['held_back']['entries'].append([])),
+    ('held_back more than it keeps', lambda p: p['held_back']['entries'][0].extend(
+        p['held_back']['entries'][0] * 2)),
+    ('held_back frame of another size', put(entry(0, 0, 'frame'),
+                                            torch.zeros(8, 8, 3, dtype=torch.uint8))),
+    ('held_back next_frame float', put(entry(0, 0, 'next_frame'), torch.zeros(16, 16, 3))),
+    ('held_back frame an array', put(entry(0, 0, 'frame'), np.zeros((16, 16, 3), np.uint8))),
+    ('held_back view negative', put(entry(0, 0, 'view'), -1)),
+    ('held_back view a string', put(entry(0, 0, 'view'), '3')),
+    ('held_back entry without view', drop(entry(0, 0, 'view'))),
+]
+
+
+def test_a_learner_checkpoint_with_held_back_transitions_passes(good_held_back):
+    assert all(len(kept) == 2 for kept in good_held_back['held_back']['entries'])
+    model_io.learner_checkpoint(good_held_back)
+
+
+@pytest.mark.parametrize('name, mutate', HELD_BACK_MALFORMED,
+                         ids=[name for name, _ in HELD_BACK_MALFORMED])
+def test_malformed_held_back_transitions_are_one_line(tmp_path, good_held_back, name, mutate):
+    payload = copy.deepcopy(good_held_back)
+    mutate(payload)
+    folder = tmp_path / 'checkpoints'
+    folder.mkdir()
+    torch.save(payload, folder / 'checkpoint.pt')
+    before = snapshot(tmp_path)
+    with pytest.raises(CheckpointError) as caught:
+        Learner(tiny_robot().action_space, LearnerConfig(**FAST), tiny_configs(held_back=2),
+                checkpoint_dir=folder)
+    assert 'held_back' in str(caught.value) and '\n' not in str(caught.value)
+    assert snapshot(tmp_path) == before
+
+
 def test_the_fuzz_covers_every_key_and_a_wrong_type_for_each(good):
     assert set(TOP_KEYS) | {'actor_weights'} == set(good)
     assert len(good['actor_weights']) >= 1  # the lagging actor's weights are checked too

@@ -177,8 +177,8 @@ def learner_checkpoint(payload) -> None:
     parameters, the counters, the replay (dense tensors of one length, no longer than the stored
     replay capacity, frames of the model's size, actions within its action space), the random
     generator states and, where present, the actor's lagging weights (state dicts of the
-    model). CheckpointError names the first problem; `load_checkpoint(check=...)`
-    then tries the backup.
+    model) and the held-back transitions of learning progress. CheckpointError names the first
+    problem; `load_checkpoint(check=...)` then tries the backup.
     """
     spec, meta_model = model_checkpoint(payload)
     checkpoint_io.check_keys(payload, ('optimizer', 'counters', 'learner_config', 'replay', 'rng',
@@ -197,6 +197,43 @@ def learner_checkpoint(payload) -> None:
             f'actor_weights is a {type(actor_weights).__name__}, not a list')
     for index, state in enumerate(actor_weights):
         checkpoint_io.check_state_dict(meta_model, state, f'actor_weights[{index}]')
+    if 'held_back' in payload:
+        _check_held_back(payload['held_back'], spec)
+
+
+def _check_held_back(state, spec: ModelSpec) -> None:
+    """`HeldBackSet.state_dict`: per action a count seen and its kept transitions.
+
+    At most the spec's `progress_held_back` transitions per action, each two frames of the
+    model's size and the replay view it was taken at.
+    """
+    bad = checkpoint_io.CheckpointError
+    checkpoint_io.check_keys(state, ('seen', 'entries'), 'held_back')
+    seen, entries, n = state['seen'], state['entries'], spec.n_actions
+    if not isinstance(seen, list) or len(seen) != n or not all(
+            _is_count(count) for count in seen):
+        raise bad(f'held_back seen is not a list of {n} counts >= 0')
+    if not isinstance(entries, list) or len(entries) != n or not all(
+            isinstance(kept, list) for kept in entries):
+        raise bad(f'held_back entries are not a list of {n} lists')
+    progress = spec.parts.get('progress')
+    most = progress.progress_held_back if progress is not None else 0
+    frame = (spec.image_size, spec.image_size, 3)
+    for action, kept in enumerate(entries):
+        if len(kept) > most:
+            raise bad(f'held_back holds {len(kept)} transitions of action {action}, more than '
+                      f'progress_held_back ({most})')
+        for index, entry in enumerate(kept):
+            where = f'held_back entries[{action}][{index}]'
+            checkpoint_io.check_keys(entry, ('frame', 'next_frame', 'view'), where)
+            for key in ('frame', 'next_frame'):
+                checkpoint_io.check_tensor(entry[key], f'{where} {key}', torch.uint8, frame)
+            if not _is_count(entry['view']):
+                raise bad(f'{where} view {entry["view"]!r} is not an int >= 0')
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _check_optimizer(state, meta_model) -> None:
