@@ -40,6 +40,16 @@ def snapshot(folder):
             for p in sorted(folder.rglob('*')) if p.is_file()}
 
 
+def saved_mutated(tmp_path, good, mutate):
+    """A checkpoints folder under `tmp_path` holding `good` changed by `mutate`; its snapshot."""
+    payload = copy.deepcopy(good)
+    mutate(payload)
+    folder = tmp_path / 'checkpoints'
+    folder.mkdir()
+    torch.save(payload, folder / 'checkpoint.pt')
+    return folder, snapshot(tmp_path)
+
+
 def learner_on(folder):
     return Learner(tiny_robot().action_space, LearnerConfig(**FAST), tiny_configs(),
                    checkpoint_dir=folder)
@@ -188,12 +198,7 @@ def test_the_good_checkpoint_passes_the_checks(good):
 @pytest.mark.parametrize('name, mutate', MALFORMED, ids=[name for name, _ in MALFORMED])
 def test_a_malformed_checkpoint_is_one_line_and_leaves_the_folder_unchanged(
         tmp_path, good, name, mutate):
-    payload = copy.deepcopy(good)
-    mutate(payload)
-    folder = tmp_path / 'checkpoints'
-    folder.mkdir()
-    torch.save(payload, folder / 'checkpoint.pt')
-    before = snapshot(tmp_path)
+    folder, before = saved_mutated(tmp_path, good, mutate)
     started = time.perf_counter()
     with pytest.raises(CheckpointError) as caught:
         learner_on(folder)
@@ -245,12 +250,7 @@ def test_a_learner_checkpoint_with_held_back_transitions_passes(good_held_back):
 @pytest.mark.parametrize('name, mutate', HELD_BACK_MALFORMED,
                          ids=[name for name, _ in HELD_BACK_MALFORMED])
 def test_malformed_held_back_transitions_are_one_line(tmp_path, good_held_back, name, mutate):
-    payload = copy.deepcopy(good_held_back)
-    mutate(payload)
-    folder = tmp_path / 'checkpoints'
-    folder.mkdir()
-    torch.save(payload, folder / 'checkpoint.pt')
-    before = snapshot(tmp_path)
+    folder, before = saved_mutated(tmp_path, good_held_back, mutate)
     with pytest.raises(CheckpointError) as caught:
         Learner(tiny_robot().action_space, LearnerConfig(**FAST), tiny_configs(held_back=2),
                 checkpoint_dir=folder)
