@@ -79,12 +79,15 @@ class EnsembleHeads(nn.Module):
 
     def forward(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """Latents `[B, N, D]` (or `[1, N, D]`), actions `[B]` -> next latents `[K, B, N, D]`."""
-        b, n, d = latents.shape
-        h, w = self.grid
         with torch.autocast(latents.device.type, enabled=False):
-            grid = latents.detach().float().transpose(1, 2).reshape(b, d, h, w)
+            grid = self._grid(latents)
             out = torch.stack([head(grid, actions) for head in self.heads])  # [K, B, D, h, w]
         return out.flatten(3).transpose(2, 3)  # [K, B, N, D]
+
+    def _grid(self, latents: torch.Tensor) -> torch.Tensor:
+        """Latents `[B, N, D]` as the heads read them: detached float32 grids `[B, D, h, w]`."""
+        b, _, d = latents.shape
+        return latents.detach().float().transpose(1, 2).reshape(b, d, *self.grid)
 
     @torch.no_grad()
     def disagreement(self, latents: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -101,10 +104,8 @@ class EnsembleHeads(nn.Module):
         latents and targets `[B, N, D]` (the encoded next frames, no gradient), actions `[B]`,
         draws `[K, M]`: the samples each head drew (`bootstrap_draws`).
         """
-        b, n, d = latents.shape
-        h, w = self.grid
         with torch.autocast(latents.device.type, enabled=False):
-            grid = latents.detach().float().transpose(1, 2).reshape(b, d, h, w)
+            grid = self._grid(latents)
             targets = targets.detach().float()
             errors = [(head(grid[rows], actions[rows]).flatten(2).transpose(1, 2)
                        - targets[rows]).pow(2).mean()

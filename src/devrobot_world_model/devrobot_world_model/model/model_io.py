@@ -288,7 +288,7 @@ def _check_counters(counters, spec: ModelSpec) -> None:
     checkpoint_io.check_keys(counters, names + ('update_credit', 'last_recon_loss'), 'counters')
     for name in names + tuple(k for k in ('level_tested_view',) if k in counters):
         value = counters[name]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not _is_count(value):
             raise bad(f'counters: {name} is {value!r}, not a count')
     if not checkpoint_io.is_finite_number(counters['update_credit']):
         raise bad(f"counters: update_credit is {counters['update_credit']!r}")
@@ -298,7 +298,7 @@ def _check_counters(counters, spec: ModelSpec) -> None:
     streaks = counters.get('level_streaks', {})
     if not isinstance(streaks, dict) or not all(
             isinstance(k, str) and k.isdigit() and int(k) < spec.model.hierarchy_levels
-            and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            and _is_count(v)
             for k, v in streaks.items()):
         raise bad(f'counters: level_streaks is {streaks!r}')
 
