@@ -31,8 +31,8 @@ class ToroidalDotConfig:
     move_speed: float = setting(0.12, 'Right-motor speed of the move command.')
     duration_s: float = setting(0.2, 'Duration of every command in the action space, seconds.')
     distractor: bool = setting(
-        False, "Add a 'noisy TV' command (left motor) that leaves the dot and refills a corner "
-        'patch with fresh random noise.')
+        False, "Add a 'noisy TV' command (left motor) that leaves the dot and shows a corner "
+        'patch of fresh random noise in the next frame; any other command clears it.')
     distractor_size: int = setting(48, 'Side of the noisy corner patch, in pixels.')
 
     def __post_init__(self):
@@ -90,6 +90,10 @@ class ToroidalDotWorld:
         return None if index is None else self.effects[index]
 
     def apply(self, effect: Effect) -> None:
+        # The noisy TV is in view only in the frame after its command: a patch that stayed
+        # would be a static picture, predictable by copying, and would sit in every later frame
+        # whatever the robot chose, so choosing the TV less would not keep it out of the data.
+        self._noise = None
         if effect is Effect.MOVE:
             self.dot_x = (self.dot_x + self.config.move_pixels) % self.config.image_size
         elif effect is Effect.NOISE:

@@ -71,6 +71,18 @@ def test_distractor_refreshes_noise_in_the_corner_and_leaves_the_dot():
     assert (second[95:106, 95:106, 0] == 255).sum() == 81
 
 
+@pytest.mark.parametrize('effect', [Effect.STAY, Effect.MOVE])
+def test_any_other_command_clears_the_noise(effect):
+    world = ToroidalDotWorld(ToroidalDotConfig(distractor=True, distractor_size=16, seed=2))
+    world.dot_x, world.dot_y = 100, 100
+    clean = world.render()
+    world.apply(Effect.NOISE)
+    assert world.render()[:16, :16].any()
+    world.apply(effect)
+    expected = clean if effect is Effect.STAY else np.roll(clean, 27, axis=1)
+    assert np.array_equal(world.render(), expected)
+
+
 def test_distractor_is_off_by_default():
     assert len(ToroidalDotWorld(ToroidalDotConfig()).action_space) == 2
 
