@@ -14,6 +14,7 @@ from devrobot_sim.toroidal_dot import ToroidalDotConfig
 from devrobot_world_model.learning.checkpoint_io import CheckpointError
 from devrobot_world_model.learning.learner import (
     AUTO_LAG, Learner, LearnerConfig, resolve_actor_lag)
+from devrobot_world_model.learning.level_competence import CompetentLevels
 from devrobot_world_model.learning.metrics import RecordingLogger
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 from tiny_models import tiny_configs
@@ -291,6 +292,36 @@ def test_higher_levels_are_created_once_the_level_below_passes_its_checks():
     assert strict.model.active_levels == 1  # only created on top of a competent one
     learner.close()
     strict.close()
+
+
+def test_each_level_follows_the_schedule_from_its_own_first_update(tmp_path):
+    from devrobot_world_model.learning.hierarchy import HierarchyConfig
+    configs = tiny_configs(hierarchy_levels=2) + [HierarchyConfig(level_batch_size=2)]
+    learner = make_learner(tmp_path, configs=configs, lr_half_life_updates=2, lr_floor=0.25,
+                           predictor_lr=1e-3)
+    trainer, strategy = learner.trainer, learner.trainer.levels
+    predictor = next(g for g in trainer.optimizer.param_groups if g['name'] == 'predictor')
+    robot = tiny_robot()
+    drive(learner, robot, 12)  # level 0 at its floor; no level above it yet
+    assert predictor['lr'] == pytest.approx(0.25e-3)
+    learner.model.level_created_at[1] = learner.steps
+    level_1 = [p.detach().clone() for p in learner.model.levels[0].parameters()]
+    logger = drive(learner, robot, 3)
+    # the new level starts at the initial rate and halves every 2 of its own updates
+    assert logger.values('train/level_1_lr') == pytest.approx([1e-3, 0.5 ** 0.5 * 1e-3, 0.5e-3])
+    assert predictor['lr'] == pytest.approx(0.25e-3)  # level 0's rate is left as it was
+    assert any(not torch.equal(a, b)
+               for a, b in zip(level_1, learner.model.levels[0].parameters()))
+    learner.save()
+    assert strategy.state_dict()['level_updates'] == {'1': 3}
+    learner.close()
+    resumed = make_learner(tmp_path, configs=configs, lr_half_life_updates=2, lr_floor=0.25,
+                           predictor_lr=1e-3)
+    assert resumed.trainer.levels.level_updates == {1: 3}
+    resumed.close()
+    older = CompetentLevels(learner.model)
+    older.load_state_dict({'updates': 40, 'level_streaks': {}})  # saved before own schedules
+    assert older.level_updates.get(1, older.updates_before_own_schedules) == 40
 
 
 def test_learning_rates_decay_by_half_life_down_to_the_floor(tmp_path):

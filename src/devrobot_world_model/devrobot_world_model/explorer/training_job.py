@@ -273,7 +273,7 @@ class TrainingJob:
 def fresh_counters() -> dict:
     """The learner's counters at its start."""
     return {'steps': 0, 'updates': 0, 'skipped': 0, 'update_credit': 0.0,
-            'last_recon_loss': float('inf'), 'level_streaks': {},
+            'last_recon_loss': float('inf'), 'level_streaks': {}, 'level_updates': {},
             'level_tested_view': 0}
 
 

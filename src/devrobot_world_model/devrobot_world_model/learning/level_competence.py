@@ -11,7 +11,9 @@ at that level yet). Every `level_check_steps` runs the level's scores are checke
 When the top level passes `level_checks` checks in a row, the next level is created (up to
 `hierarchy_levels`): its step goes into the model's `level_created_at` and the metrics
 (`hierarchy/level_created`). Every created level above 0 trains on runs from the replay after
-each update of level 0.
+each update of level 0, at a learning rate on the trainer's schedule counted from the level's
+own first update: a level created late starts at the predictor's initial rate, not at the
+floor that level 0's rate has decayed to by then.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 import torch
 
 from devrobot_world_model.evaluation.evaluation import decode_dot_positions, FrameScores
+from devrobot_world_model.learning import lr_schedule
 from devrobot_world_model.learning.hierarchy import action_groups, HierarchyConfig
 from devrobot_world_model.learning.training import train_level_step
 from devrobot_world_model.model.pixel_losses import to_uint8_images
@@ -58,6 +61,8 @@ class CompetentLevels:
         self.max_levels = model.config.hierarchy_levels
         self.config = model.spec.parts.get('hierarchy', HierarchyConfig())
         self.checks, self.streaks = {}, {}  # level -> LevelCheck in progress, checks passed
+        self.level_updates = {}  # level -> its updates so far: where its schedule stands
+        self.updates_before_own_schedules = 0  # an older checkpoint's levels: the shared count
         self.tested_view = 0
 
     def competent(self, summary: dict) -> bool:
@@ -111,17 +116,32 @@ class CompetentLevels:
                 self.config.level_batch_size, trainer.model.level_span(level), view)
             if batch is None:  # no chain that long in the buffer yet
                 continue
-            added.update(train_level_step(
-                trainer.model, trainer.optimizer, level, batch, trainer.config.grad_clip,
-                trainer.bf16, trainer.config.augment_shift_px, trainer.config.augment_wrap,
-                trainer.device))
+            done = self.level_updates.get(level, self.updates_before_own_schedules)
+            factor = lr_schedule.decay_factor(done, trainer.half_life, trainer.config.lr_floor)
+            with lr_schedule.group_rate(trainer.optimizer, 'predictor', factor) as rate:
+                added.update(train_level_step(
+                    trainer.model, trainer.optimizer, level, batch, trainer.config.grad_clip,
+                    trainer.bf16, trainer.config.augment_shift_px, trainer.config.augment_wrap,
+                    trainer.device))
+            self.level_updates[level] = done + 1
+            added[f'train/level_{level}_lr'] = rate
         return added
 
     def state_dict(self) -> dict:
-        """Checks passed in a row per level (a check window in progress starts again)."""
+        """Checks passed in a row and updates per level (a check window in progress restarts)."""
         return {'level_streaks': {str(k): v for k, v in self.streaks.items()},
+                'level_updates': {str(k): v for k, v in self.level_updates.items()},
                 'level_tested_view': self.tested_view}
 
     def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's counters.
+
+        One saved before the levels had schedules of their own trained them on the shared
+        one: its levels continue from the shared update count.
+        """
         self.streaks = {int(k): int(v) for k, v in state.get('level_streaks', {}).items()}
+        self.level_updates = {int(k): int(v)
+                              for k, v in state.get('level_updates', {}).items()}
+        self.updates_before_own_schedules = 0 if 'level_updates' in state else int(
+            state.get('updates', 0))
         self.tested_view = int(state.get('level_tested_view', 0))

@@ -9,6 +9,8 @@ the default half-life, AUTO, depends on the autoencoder (`benchmarks/learning_cu
 --learner.lr-half-life-updates N` compares settings).
 """
 
+from contextlib import contextmanager
+
 from torch.optim.lr_scheduler import LambdaLR
 
 AUTO = -1
@@ -41,3 +43,20 @@ def make_scheduler(optimizer, half_life: int, floor: float, updates: int = 0) ->
         group.setdefault('initial_lr', group['lr'])
     return LambdaLR(optimizer, lambda done: decay_factor(done, half_life, floor),
                     last_epoch=updates - 1)
+
+
+@contextmanager
+def group_rate(optimizer, name: str, factor: float):
+    """Inside, group `name` steps at its `initial_lr` times `factor`; its rate is restored after.
+
+    The hierarchy levels live in the predictor's group (one optimizer state for checkpoints)
+    but follow schedules of their own: AdamW steps only the parameters that have gradients, so
+    an update of one level at its own rate leaves the group's other parameters alone.
+    """
+    group = next(g for g in optimizer.param_groups if g.get('name') == name)
+    saved = group['lr']
+    group['lr'] = group['initial_lr'] * factor
+    try:
+        yield group['lr']
+    finally:
+        group['lr'] = saved

@@ -280,8 +280,8 @@ def _check_optimizer(state, meta_model) -> None:
 def _check_counters(counters, spec: ModelSpec) -> None:
     """Check the learner's and trainer's counters, and the hierarchy's where present.
 
-    The hierarchy's are `level_streaks` and `level_tested_view`; a checkpoint of an older level
-    strategy has its own, which are not used.
+    The hierarchy's are `level_streaks`, `level_updates` and `level_tested_view`; a checkpoint
+    of an older level strategy has its own, which are not used.
     """
     bad = checkpoint_io.CheckpointError
     names = ('steps', 'updates', 'skipped')
@@ -295,12 +295,13 @@ def _check_counters(counters, spec: ModelSpec) -> None:
     loss = counters['last_recon_loss']  # inf before the first update
     if not isinstance(loss, (int, float)) or isinstance(loss, bool) or loss != loss:
         raise bad(f'counters: last_recon_loss is {loss!r}')
-    streaks = counters.get('level_streaks', {})
-    if not isinstance(streaks, dict) or not all(
-            isinstance(k, str) and k.isdigit() and int(k) < spec.model.hierarchy_levels
-            and _is_count(v)
-            for k, v in streaks.items()):
-        raise bad(f'counters: level_streaks is {streaks!r}')
+    for name in ('level_streaks', 'level_updates'):  # level -> a count
+        per_level = counters.get(name, {})
+        if not isinstance(per_level, dict) or not all(
+                isinstance(k, str) and k.isdigit() and int(k) < spec.model.hierarchy_levels
+                and _is_count(v)
+                for k, v in per_level.items()):
+            raise bad(f'counters: {name} is {per_level!r}')
 
 
 def _check_replay(replay, spec: ModelSpec, stored_capacity) -> None:
