@@ -56,12 +56,16 @@ def test_the_bench_at_tiny_sizes_produces_every_column(capsys):
 
 def test_the_table_and_the_plots(tmp_path, capsys):
     pytest.importorskip('matplotlib')
-    args = parse('--seeds', '0', '--steps', '4', '--eval-every', '4', '--eval-states', '4',
+    args = parse('--seeds', '0', '--steps', '4', '--eval-every', '2', '--eval-states', '4',
                  '--score-states', '0', '--selectors', 'random', 'uncertainty',
-                 '--plot', str(tmp_path / 'plots'))
+                 '--plot', str(tmp_path / 'plots'), '--at', '2', '4')
     assert explore_bench_command.main(args) == 0
     table = capsys.readouterr().out
     assert 'distractor' in table and 'uncertainty' in table and 'R² move' in table
+    rows = [line.split() for line in table.splitlines()[1:-1]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        (w, s, at) for at in ('2', '4') for w in ('plain', 'distractor')
+        for s in ('random', 'uncertainty')]
     for name in ('heldout_error.png', 'action_shares.png', 'rank_correlation.png'):
         assert (tmp_path / 'plots' / name).read_bytes()[:4] == b'\x89PNG'
 
@@ -88,7 +92,8 @@ def test_a_runs_file_resumes_a_bench_and_keeps_settings_apart(tmp_path, capsys, 
 
 
 @pytest.mark.parametrize('flags', [['--steps', '0'], ['--selectors', 'curious'],
-                                   ['--score-states', '-1'], ['--distractor-size', '40']])
+                                   ['--score-states', '-1'], ['--distractor-size', '40'],
+                                   ['--steps', '12', '--eval-every', '5', '--at', '6']])
 def test_bad_flags_are_one_line(flags):
     with pytest.raises(UsageError):
         explore_bench_command.main(parse(*flags))
@@ -124,6 +129,34 @@ def test_the_noisy_corner_is_left_out_of_the_learnable_figures_and_expected_outc
     assert drawn[:, :2].tolist() == [[0.0, 0.0], [0.0, 0.0]] == expected[:, :2].tolist()
     # the noisy TV: the drawn outcome is far, the expected one near (nothing left to learn)
     assert (drawn[:, 2] > 5 * expected[:, 2]).all()
+
+
+def synthetic_run(seed, errors, windows, correlations):
+    """A run evaluated at steps 10, 20, 40 with these errors, window shares and correlations."""
+    curve = [{'step': step, 'error_learnable': error, 'error_learnable_full': error,
+              'r2': {'stay': 1 - error, 'move': 1 - error},
+              'r2_full': {'stay': 1 - error, 'move': 1 - error},
+              'shares': {'stay': stay, 'move': 1 - stay},
+              **{key: value for key in explore_bench.CORRELATIONS}}
+             for step, error, stay, value in zip((10, 20, 40), errors, windows, correlations)]
+    return {'world': 'plain', 'selector': 'random', 'seed': seed, 'steps': 40,
+            'shares': {'stay': 0.25, 'move': 0.75}, 'curve': curve}
+
+
+def test_a_summary_at_an_earlier_evaluation_counts_the_steps_up_to_it():
+    runs = [synthetic_run(0, (0.3, 0.2, 0.1), (1.0, 0.0, 0.0), (0.2, 0.4, 0.9)),
+            synthetic_run(1, (0.5, 0.4, 0.3), (1.0, 0.0, 0.0), (0.4, 0.6, 0.9))]
+    at_20, = explore_bench.summarise(runs, 20)
+    last, = explore_bench.summarise(runs)
+    assert at_20['steps'] == 20 and last['steps'] == 40
+    assert at_20['error_learnable']['mean'] == pytest.approx(0.3)
+    assert last['error_learnable']['mean'] == pytest.approx(0.2)
+    # 10 steps all "stay", then 10 (or 30) all "move"
+    assert at_20['shares']['stay']['mean'] == pytest.approx(0.5)
+    assert last['shares']['stay']['mean'] == pytest.approx(0.25)
+    assert at_20['rank_correlation']['mean'] == pytest.approx(0.4)  # (0.3 + 0.5) / 2
+    with pytest.raises(ValueError, match='no evaluation at step 30'):
+        explore_bench.summarise(runs, 30)
 
 
 def test_rank_correlation_and_intervals():

@@ -6,7 +6,8 @@
 For each world, selector and seed a fresh learner (every learner and model flag applies) drives
 the simulator for `--steps` steps and is scored every `--eval-every` steps on held-out states
 (`explore_bench.py` says what each figure is). The table (or `--json`) gives the last point,
-mean and 95 % interval over the seeds; `--plot DIR` writes the PNGs (`explore_plots.py`).
+or the points `--at` names, mean and 95 % interval over the seeds; `--plot DIR` writes the
+PNGs (`explore_plots.py`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Selector specs to compare (default: ' + ' '.join(SELECTORS) + ').')
     parser.add_argument('--eval-every', type=int, default=100,
                         help='Steps between held-out evaluations (default: 100).')
+    parser.add_argument('--at', type=int, nargs='+', default=[], metavar='STEP',
+                        help='Table rows (and JSON summaries) at these evaluation steps, e.g. '
+                             '--at 1000 2000 5000 (default: the last evaluation).')
     parser.add_argument('--eval-states', type=int, default=128,
                         help='Held-out states per evaluation (default: 128).')
     parser.add_argument('--score-states', type=int, default=32,
@@ -59,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'runs already there that were made with the same settings (a '
                              'bench can be stopped and resumed, or grown seed by seed).')
     register_options(parser, SECTION, ('seeds', 'steps', 'worlds', 'selectors', 'eval_every',
-                                       'eval_states', 'score_states', 'threads'))
+                                       'at', 'eval_states', 'score_states', 'threads'))
     add_config_group(parser, ToroidalDotConfig, 'sim', SIM_NODE, skip=WORLD_FLAGS_SKIPPED)
     # the frames: --sim.image-size
     add_learning_arguments(parser, skip=('policy', 'seed', 'checkpoint_every'),
@@ -73,6 +77,11 @@ def check(args: argparse.Namespace) -> None:
             args.score_states < 0:
         raise UsageError('--steps, --eval-every, --eval-states and --threads must be at least '
                          '1, --score-states at least 0')
+    evaluated = set(range(args.eval_every, args.steps + 1, args.eval_every)) | {args.steps}
+    missing = [step for step in args.at if step not in evaluated]
+    if missing:
+        raise UsageError(f'--at {missing[0]}: not an evaluation step (every --eval-every '
+                         f'{args.eval_every} steps and the last, {args.steps})')
     for spec in args.selectors:
         if spec not in LEARNED_SELECTORS:
             try:
@@ -136,12 +145,17 @@ def main(args: argparse.Namespace) -> int:
                 print(f'{world} {selector} seed {seed}: error {error:.3e}, shares '
                       f'{format_shares(run["shares"])} ({time.perf_counter() - started:.0f} s)',
                       file=sys.stderr, flush=True)
-    result = {'protocol': protocol(args, base), 'summary': explore_bench.summarise(runs),
-              'runs': runs}
+    last = explore_bench.summarise(runs)
+    result = {'protocol': protocol(args, base), 'summary': last, 'runs': runs}
+    if args.at:
+        result['summary_at'] = {str(step): explore_bench.summarise(runs, step)
+                                for step in args.at}
     if args.plot:
         from devrobot_world_model.evaluation.explore_plots import write_plots
-        result['plots'] = [str(p) for p in write_plots(runs, result['summary'], args.plot)]
-    print(json.dumps(finite(result)) if args.json else format_table(result['summary']))
+        result['plots'] = [str(p) for p in write_plots(runs, last, args.plot)]
+    table_rows = [row for rows in result.get('summary_at', {'last': last}).values()
+                  for row in rows]
+    print(json.dumps(finite(result)) if args.json else format_table(table_rows))
     return 0
 
 
@@ -208,7 +222,7 @@ def _percent(stat: dict) -> dict:
 
 
 def format_table(summary: list) -> str:
-    """One row per world and selector: the last evaluation, mean ±95 % interval over seeds."""
+    """One row per world, selector and step: mean ±95 % interval over seeds."""
     lines = [f'{"world":<11}{"selector":<19}{"steps":>6}{"held-out MSE (stay, move)":>26}'
              f'{"R² stay":>17}{"R² move":>17}{"shares (%)":>12}{"noise (%)":>13}'
              f'{"rank corr.":>13}{"(epistemic)":>13}']

@@ -17,7 +17,8 @@ states (`evaluation.evaluate`, states from seed `1000 + seed`):
   `rank_correlation_epistemic` against the error the model could still remove: the pixel MSE
   to the expected outcome (the mean of EXPECTATION_DRAWS draws: for the noisy TV, a grey
   corner), which for a deterministic action is the same error.
-`summarise` turns the runs of several seeds into means with 95 % intervals (Student's t).
+`summarise` turns the runs of several seeds into means with 95 % intervals (Student's t), at
+the last evaluation or at an earlier one.
 """
 
 from __future__ import annotations
@@ -186,26 +187,51 @@ def mean_over_points(curve: list, key: str):
     return float(np.mean(values)) if values else None
 
 
-def summarise(runs: list) -> list:
-    """One row per (world, selector): the last point's figures over seeds, mean and 95 % CI."""
+def summarise(runs: list, at: int | None = None) -> list:
+    """One row per (world, selector): the figures at step `at`, mean and 95 % CI over seeds.
+
+    `at` defaults to the last evaluation; shares and correlations cover the steps up to it.
+    """
     rows = []
     cells = sorted({(r['world'], r['selector']) for r in runs},
                    key=lambda c: (WORLDS.index(c[0]), [r['selector'] for r in runs].index(c[1])))
     for world, selector in cells:
         group = [r for r in runs if (r['world'], r['selector']) == (world, selector)]
-        last = [r['curve'][-1] for r in group]
+        curves_until = [points_until(r['curve'], at) for r in group]
+        last = [points[-1] for points in curves_until]
+        shares = [shares_until(points) for points in curves_until]
         names = list(group[0]['shares'])
         row = {'world': world, 'selector': selector, 'seeds': [r['seed'] for r in group],
-               'steps': group[0]['steps'],
+               'steps': last[0]['step'],
                'error_learnable': mean_interval([p['error_learnable'] for p in last]),
                'r2': {n: mean_interval([p['r2'][n] for p in last]) for n in names},
                'error_learnable_full': mean_interval(
                    [p['error_learnable_full'] for p in last]),
                'r2_full': {n: mean_interval([p['r2_full'][n] for p in last]) for n in names},
-               'shares': {n: mean_interval([r['shares'][n] for r in group]) for n in names},
-               **{key: mean_interval([r[key] for r in group]) for key in CORRELATIONS}}
+               'shares': {n: mean_interval([s[n] for s in shares]) for n in names},
+               **{key: mean_interval([mean_over_points(points, key)
+                                      for points in curves_until])
+                  for key in CORRELATIONS}}
         rows.append(row)
     return rows
+
+
+def points_until(curve: list, at: int | None) -> list:
+    """The evaluation points up to step `at` (all when None); `at` must be one of them."""
+    if at is None:
+        return curve
+    if at not in [p['step'] for p in curve]:
+        raise ValueError(f'no evaluation at step {at}: the runs were evaluated at steps '
+                         f'{", ".join(str(p["step"]) for p in curve)}')
+    return [p for p in curve if p['step'] <= at]
+
+
+def shares_until(points: list) -> dict:
+    """The share of each action over the steps up to the last point, from the windows' shares."""
+    starts = [0] + [p['step'] for p in points[:-1]]
+    lengths = [p['step'] - start for p, start in zip(points, starts)]
+    return {name: sum(p['shares'][name] * n for p, n in zip(points, lengths)) / sum(lengths)
+            for name in points[0]['shares']}
 
 
 def curves(runs: list) -> dict:
