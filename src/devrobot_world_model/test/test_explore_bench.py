@@ -62,6 +62,7 @@ def test_the_table_and_the_plots(tmp_path, capsys):
     assert explore_bench_command.main(args) == 0
     table = capsys.readouterr().out
     assert 'distractor' in table and 'uncertainty' in table and 'R² move' in table
+    assert '(learnable)' in table and '(epistemic)' in table
     rows = [line.split() for line in table.splitlines()[1:-1]]
     assert [(r[0], r[1], r[2]) for r in rows] == [
         (w, s, at) for at in ('2', '4') for w in ('plain', 'distractor')

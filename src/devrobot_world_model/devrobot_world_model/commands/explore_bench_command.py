@@ -225,7 +225,7 @@ def format_table(summary: list) -> str:
     """One row per world, selector and step: mean ±95 % interval over seeds."""
     lines = [f'{"world":<11}{"selector":<19}{"steps":>6}{"held-out MSE (stay, move)":>26}'
              f'{"R² stay":>17}{"R² move":>17}{"shares (%)":>12}{"noise (%)":>13}'
-             f'{"rank corr.":>13}{"(epistemic)":>13}']
+             f'{"rank corr.":>13}{"(learnable)":>13}{"(epistemic)":>13}']
     for row in summary:
         shares = '/'.join(f'{100 * s["mean"]:.0f}' for s in row['shares'].values())
         noise = row['shares'].get('noise')
@@ -235,6 +235,7 @@ def format_table(summary: list) -> str:
             f'{_cell(row["error_learnable"], ".2e"):>26} {_cell(row["r2"]["stay"], ".3f"):>16}'
             f' {_cell(row["r2"]["move"], ".3f"):>16}{shares:>12} {noise:>12}'
             f'{_cell(row["rank_correlation"], ".2f"):>13}'
+            f'{_cell(row["rank_correlation_learnable"], ".2f"):>13}'
             f'{_cell(row["rank_correlation_epistemic"], ".2f"):>13}')
     lines.append('shares: % of steps on stay/move[/noise]; ±: the 95 % interval over seeds; '
                  'distractor world: MSE and R² outside the noisy corner')

@@ -44,7 +44,7 @@ class ProgressConfig:
     progress_every: int = setting(
         5, 'Steps between measurements of the error on the held-back transitions.')
     progress_window: int = setting(
-        6, 'Measurements per window: progress is the fall of the mean log error from the '
+        8, 'Measurements per window: progress is the fall of the mean log error from the '
         'older window to the recent one.')
 
     def __post_init__(self):
