@@ -6,9 +6,9 @@ states (`evaluation.evaluate`, states from seed `1000 + seed`):
 - `error_learnable`: pixel MSE averaged over the learnable actions (stay, move), and `r2` per
   action. On the distractor world the corner where the noise lives is left out of both
   prediction and target: what is learnable there is the dot.
-  `error_learnable_full` and `r2_full` score the whole frame, corner included; a model that
-  has only seen one static noise patch for a long time paints it into the corner of the
-  clean held-out frames, and these figures count that.
+  `error_learnable_full` and `r2_full` score the whole frame, corner included: they count
+  any noise a model still paints into the corner after "stay" or "move", whose outcomes
+  are clean.
 - `shares`: the share of the steps since the previous point spent on each action;
 - `rank_correlation`: Spearman's correlation, over `score_states` held-out states x actions,
   between the score the policy gives (state, action) and the pixel MSE of the model's
