@@ -28,7 +28,7 @@ SELECTORS = ('random', 'sequence:alternate', 'predicted-error', 'disagreement', 
              'uncertainty')
 WORLD_FLAGS_SKIPPED = ('seed', 'distractor')  # set per run
 SECTION = 'devrobot_explore_bench'  # this command's own settings in a parameter file
-FORMAT = 2  # of a run's figures; a runs file's runs of another format are made again
+FORMAT = 3  # of a run and its world (3: the transient noisy TV); other formats are made again
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
