@@ -72,12 +72,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     from devrobot_core.selectors import make_selector
+    from devrobot_world_model.evaluation.explore_bench import evaluation_steps
     from devrobot_world_model.learning.score_selectors import LEARNED_SELECTORS
     if min(args.steps, args.eval_every, args.eval_states, args.threads) < 1 or \
             args.score_states < 0:
         raise UsageError('--steps, --eval-every, --eval-states and --threads must be at least '
                          '1, --score-states at least 0')
-    evaluated = set(range(args.eval_every, args.steps + 1, args.eval_every)) | {args.steps}
+    evaluated = evaluation_steps(args.steps, args.eval_every)
     missing = [step for step in args.at if step not in evaluated]
     if missing:
         raise UsageError(f'--at {missing[0]}: not an evaluation step (every --eval-every '
@@ -153,9 +154,8 @@ def main(args: argparse.Namespace) -> int:
     if args.plot:
         from devrobot_world_model.evaluation.explore_plots import write_plots
         result['plots'] = [str(p) for p in write_plots(runs, last, args.plot)]
-    table_rows = [row for rows in result.get('summary_at', {'last': last}).values()
-                  for row in rows]
-    print(json.dumps(finite(result)) if args.json else format_table(table_rows))
+    rows = [row for step in args.at for row in result['summary_at'][str(step)]] or last
+    print(json.dumps(finite(result)) if args.json else format_table(rows))
     return 0
 
 

@@ -145,6 +145,11 @@ def score_point(learner, sim: ToroidalDotConfig, seed: int, eval_states: int,
     return point
 
 
+def evaluation_steps(steps: int, eval_every: int) -> set:
+    """The steps a run of `steps` is evaluated at: every `eval_every` steps and the last."""
+    return set(range(eval_every, steps + 1, eval_every)) | {steps}
+
+
 def run_cell(make_learner, predict_fn_of, world: str, selector: str, seed: int, steps: int,
              eval_every: int, eval_states: int, score_states: int,
              base: ToroidalDotConfig) -> dict:
@@ -158,7 +163,7 @@ def run_cell(make_learner, predict_fn_of, world: str, selector: str, seed: int, 
     learner = make_learner(robot.action_space, selector, seed)
     names = action_names(ToroidalDotWorld(sim))
     log, curve = ActionLog(), []
-    points = set(range(eval_every, steps + 1, eval_every)) | {steps}
+    points = evaluation_steps(steps, eval_every)
 
     def on_step(step: int) -> None:
         if step not in points:
