@@ -71,14 +71,13 @@ def test_bad_settings_are_refused():
         ProgressConfig(progress_held_back=-1)
 
 
-def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
+def learner_factory(tmp_path):
+    """A tiny learner on a 16 px dot world alternating its actions; each call a fresh one."""
     import torch
 
-    from devrobot_core.session_loop import run_session
     from devrobot_sim.sim_robot import SimRobot
     from devrobot_sim.toroidal_dot import ToroidalDotConfig
     from devrobot_world_model.learning.learner import Learner, LearnerConfig
-    from devrobot_world_model.learning.metrics import RecordingLogger
     from tiny_models import tiny_configs
 
     robot = SimRobot(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
@@ -90,6 +89,14 @@ def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
         torch.manual_seed(0)
         return Learner(robot.action_space, config, configs,
                        checkpoint_dir=tmp_path / 'checkpoints')
+    return robot, make
+
+
+def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
+    from devrobot_core.session_loop import run_session
+    from devrobot_world_model.learning.metrics import RecordingLogger
+
+    robot, make = learner_factory(tmp_path)
     learner, logger = make(), RecordingLogger()
     run_session(robot, learner.policy, 20, learner=learner, logger=logger)
     with learner.quiet():
@@ -111,3 +118,31 @@ def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
     assert resumed.model.progress.series(1).tolist() == series.tolist()
     assert resumed.trainer.progress_next == learner.trainer.progress_next
     resumed.close()
+
+
+def test_progress_is_the_error_against_the_true_next_frame(tmp_path):
+    """Not against its reconstruction, whose noise floor moves while the autoencoder learns."""
+    import torch
+
+    from devrobot_core.session_loop import run_session
+    from devrobot_world_model.model.pixel_losses import to_unit_images
+
+    robot, make = learner_factory(tmp_path)
+    learner = make()
+    run_session(robot, learner.policy, 20, learner=learner)
+    with learner.quiet() as model:
+        trainer, view = learner.trainer, learner.replay.count
+        trainer.progress_next = 0
+        measured = trainer.measure_progress(view)['progress/held_back_log_error/1']
+        frames, next_frames = learner.held_back.full(view)[1]
+        with torch.no_grad():
+            latents = model.encode(to_unit_images(torch.from_numpy(frames)))[:, None]
+            predicted = torch.sigmoid(model.decode(model.predict(
+                latents, torch.ones((len(frames), 1), dtype=torch.int64))))
+            truth = to_unit_images(torch.from_numpy(next_frames))
+            reconstruction = torch.sigmoid(model.decode(model.encode(truth)))
+        against = {name: float((predicted - target).pow(2).mean(dim=(1, 2, 3)).log().mean())
+                   for name, target in (('truth', truth), ('reconstruction', reconstruction))}
+    learner.close()
+    assert measured == pytest.approx(against['truth'], rel=1e-5)
+    assert against['reconstruction'] != pytest.approx(against['truth'], rel=1e-3)

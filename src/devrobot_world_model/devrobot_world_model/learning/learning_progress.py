@@ -2,15 +2,14 @@
 
 A few transitions of every action are kept out of training (`HeldBackSet`: every
 `progress_stride`-th transition of an action until it holds `progress_held_back`). Every
-`progress_every` steps the trainer measures the model's mean log dynamics error on each
-action's held-back transitions (the pixel MSE between the predicted frame and the
-reconstruction of the true one; `Trainer.measure_progress`) and records it. An
-action's learning progress is the fall of that error from the older to the recent window of
-`progress_window` measurements, less one standard error of the difference, and never below
-zero (`learning_progress`).
+`progress_every` steps the trainer measures the model's mean log prediction error on each
+action's held-back transitions (the pixel MSE between the predicted frame and the true one;
+`Trainer.measure_progress`) and records it. An action's learning progress is the fall of
+that error from the older to the recent window of `progress_window` measurements, less one
+standard error of the difference, and never below zero (`learning_progress`).
 
-On an unlearnable outcome (a noisy TV) the error stops falling as soon as the model predicts
-its mean, so the progress goes to zero however large the error stays; on an action the model
+On an unlearnable outcome (a noisy TV) the error stops falling at the noise's own variance
+as soon as the model predicts its mean, so the progress goes to zero however large the error stays; on an action the model
 is still learning it stays positive (learning-progress motivation, Oudeyer & Kaplan 2007).
 Because the held-back transitions are the same at every measurement, the series carries no
 sampling noise, and every action's is measured whichever actions the policy chooses.

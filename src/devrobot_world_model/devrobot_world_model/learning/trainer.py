@@ -141,15 +141,15 @@ class Trainer:
 
     @torch.no_grad()
     def measure_progress(self, view: int) -> dict:
-        """Every `progress_every` views: each full held-back set's mean log dynamics error.
+        """Every `progress_every` views: each full held-back set's mean log prediction error.
 
-        The dynamics error is the pixel MSE between the predicted frame and the reconstruction
-        of the true next frame (values in [0, 1]): what the predictor gets wrong that the
-        autoencoder would get right. The training loss, or the error against the frame
-        itself, is dominated by what the autoencoder cannot yet draw (a background haze, a
-        noisy patch it cannot compress) and moves with it for every action alike. Recorded in
-        the model's progress tracker (the actor's copies carry it); returned as
-        `progress/held_back_log_error/<action>`.
+        The error is the pixel MSE between the predicted frame and the true next frame (values
+        in [0, 1]). On an unlearnable outcome it settles at the outcome's own variance, a fixed
+        floor, so its log stops falling once the mean is learned. Against the autoencoder's
+        reconstruction of the outcome instead, the floor moves while the autoencoder learns to
+        draw the noise, and a learnable action's error rises while the reconstructions sharpen:
+        progress then goes to the noise. Recorded in the model's progress tracker (the actor's
+        copies carry it); returned as `progress/held_back_log_error/<action>`.
         """
         tracker = self.model.progress
         if tracker is None or self.held_back is None or view < self.progress_next:
@@ -161,8 +161,8 @@ class Trainer:
             latents = self.model.encode(self._unit(frames))[:, None]  # [M, 1, N, D]
             actions = torch.full((len(frames), 1), action, device=self.device)
             predicted = torch.sigmoid(self.model.decode(self.model.predict(latents, actions)))
-            target = torch.sigmoid(self.model.decode(self.model.encode(self._unit(next_frames))))
-            error = (predicted.float() - target.float()).pow(2).mean(dim=(1, 2, 3))  # [M]
+            error = (predicted.float() - self._unit(next_frames).float()).pow(
+                2).mean(dim=(1, 2, 3))  # [M]
             log_error = float(error.clamp_min(1e-12).log().mean())
             tracker.record(action, log_error)
             metrics[f'progress/held_back_log_error/{action}'] = log_error
