@@ -195,12 +195,15 @@ def test_horizons_are_scored_direct_composed_and_rolled_out(tmp_path, capsys):
     assert horizons['horizon_3']['composed']['calls'] == 2  # 2 + 1
     assert horizons['horizon_4']['composed']['calls'] == 2  # 2 + 2
     assert horizons['horizon_4']['rollout']['calls'] == 4
+    assert horizons['horizon_4']['rollout-latent']['calls'] == 4
+    assert horizons['horizon_3']['composed-latent']['calls'] == 2
     for key in ('r2', 'position_error_px_median', 'pixel_mse'):
-        assert key in horizons['horizon_4']['rollout']
+        assert key in horizons['horizon_4']['rollout'] and key in horizons['horizon_4'][
+            'rollout-latent']
     assert eval_command.main(parse(['--checkpoint', folder] + flags)) == 0
     table = capsys.readouterr().out
     assert 'levels created at steps: 1 steps: 0, 2 steps: 7, 4 steps: not yet' in table
-    assert '4 steps' in table and 'composed' in table and 'NMI' in table
+    assert '4 steps' in table and 'composed-latent' in table and 'NMI' in table
     assert eval_command.main(parse(['--checkpoint', folder, '--json', '--level-horizons']
                                    + flags[:-5])) == 0
     assert 'horizons' not in json.loads(capsys.readouterr().out)

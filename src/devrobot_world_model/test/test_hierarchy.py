@@ -24,8 +24,11 @@ def test_plans_take_the_largest_levels_first():
     assert method_plan('direct', 8, 4) == [3]
     assert method_plan('direct', 8, 3) is None and method_plan('direct', 6, 4) is None
     assert method_plan('rollout', 3, 4) == [0, 0, 0]
-    with pytest.raises(ValueError):
-        method_plan('teleport', 3, 4)
+    assert method_plan('rollout-latent', 3, 4) == [0, 0, 0]
+    assert method_plan('composed-latent', 13, 4) == [3, 2, 0]
+    for unknown in ('teleport', 'direct-latent', '-latent'):
+        with pytest.raises(ValueError):
+            method_plan(unknown, 3, 4)
 
 
 def oracle_step(calls):
@@ -161,3 +164,25 @@ def test_the_prediction_api_predicts_sequences_three_ways():
 
 def test_effects_of_the_dot_world_used_here():
     assert ToroidalDotWorld(SIM).effects == (Effect.STAY, Effect.MOVE)
+
+
+def test_latent_methods_carry_the_predicted_latents_from_call_to_call():
+    model = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=3))).eval()
+    model.level_created_at[1:] = torch.tensor([5, 9])
+    world = ToroidalDotWorld(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
+    api = PredictionModel(model, world.action_space)
+    frames = np.stack([world.render()] * 2)
+    actions = torch.tensor([[1, 0, 1, 1, 0, 1, 0], [0, 0, 1, 1, 1, 0, 1]])
+    sequences = [[world.action_space[a] for a in row] for row in actions.tolist()]
+    with torch.no_grad():  # 7 = 4 + 2 + 1, latents straight from call to call
+        latents = api.encode(frames)
+        for level, chunk in ((2, actions[:, :4]), (1, actions[:, 4:6]), (0, actions[:, 6:])):
+            latents = model.predict_level(level, latents, chunk)[0]
+        by_hand = api.decode(latents)
+    predicted, calls = api.predict_sequence(frames, sequences, 'composed-latent')
+    assert calls == 3 and np.array_equal(predicted, by_hand)
+    through_frames, _ = api.predict_sequence(frames, sequences, 'composed')
+    assert not np.array_equal(through_frames, by_hand)  # re-encoding the frames differs
+    one_step = [row[:1] for row in sequences]  # one call: nothing passes between calls
+    assert np.array_equal(api.predict_sequence(frames, one_step, 'rollout-latent')[0],
+                          api.predict_sequence(frames, one_step, 'rollout')[0])

@@ -7,10 +7,11 @@
 The model comes from `devrobot_world_model.load(path)`: anything with `predict(frames,
 commands)` and `action_space`. The protocol and its baselines live in `evaluation.py`;
 `--introspect` adds `introspection.py`'s measurements of a devrobot WorldModel. A model that
-also has `predict_sequence` (the world model) is scored at `--level-horizons` three ways, its
-level predicting the horizon directly, its levels composed and level 0 rolled out
-(`horizons.py`), with the steps at which its levels were created and the NMI of their codes
-with the number of moves.
+also has `predict_sequence` (the world model) is scored at `--level-horizons` five ways: its
+level predicting the horizon directly, its levels composed and level 0 rolled out, the last
+two with the frames decoded and encoded again between calls and with the latents carried
+(`-latent`) (`horizons.py`), with the steps at which its levels were created and the NMI of
+their codes with the number of moves.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='Open-loop horizons, in steps (default: 1 5 10).')
     parser.add_argument('--level-horizons', type=int, nargs='*', default=[1, 2, 4, 8, 16],
                         metavar='N',
-                        help='Horizons scored directly, composed from levels and rolled out '
-                             '(default: 1 2 4 8 16; none: skip).')
+                        help='Horizons scored directly, composed from levels and rolled out, '
+                             'through frames and through latents (default: 1 2 4 8 16; none: '
+                             'skip).')
     parser.add_argument('--device', default='auto',
                         help="Where the model predicts: 'auto' (a GPU when torch finds one), "
                              "'cpu', 'cuda' or 'cuda:N' (default: auto).")
@@ -253,22 +255,22 @@ def _number(value, spec: str) -> str:
 
 
 def format_horizons(result: dict) -> list:
-    """Per horizon: direct, composed and rollout R², median dot error and predictor calls."""
+    """Per horizon and method: R², median dot error and predictor calls."""
+    from devrobot_world_model.evaluation.horizons import METHODS
     created = result['levels']['created_at_step']
     lines = ['', 'levels created at steps: ' + ', '.join(
         f'{2 ** level} steps: {step if step >= 0 else "not yet"}'
         for level, step in enumerate(created)),
-        f'{"horizon (R² / dot error px / calls)":<34}' + ''.join(
-            f'{m:>22}' for m in ('direct', 'composed', 'rollout'))]
+        f'{"horizon (R² / dot error px / calls)":<34}' + ''.join(f' {m:>18}' for m in METHODS)]
     for name, methods in result['horizons'].items():
         cells = []
-        for method in ('direct', 'composed', 'rollout'):
+        for method in METHODS:
             s = methods[method]
             cells.append('—' if s is None else '{} / {} / {:g}'.format(
                 '—' if s['r2'] is None else f"{s['r2']:.3f}",
                 '—' if s['position_error_px_median'] is None else
                 f"{s['position_error_px_median']:.2f}", s['calls']))
-        lines.append(f'{name.split("_")[-1] + " steps":<34}' + ''.join(f'{c:>22}' for c in cells))
+        lines.append(f'{name.split("_")[-1] + " steps":<34}' + ''.join(f' {c:>18}' for c in cells))
     for level, codes in result['levels']['codes'].items():
         lines.append(f"codes of {codes['span']}-step sequences: NMI with the number of moves "
                      f"{codes['nmi_moves']:.3f}, {codes['codes_used']} codes used")

@@ -6,8 +6,10 @@ Independent of any model: a model is a function
 
 that returns the predicted frames after the k actions and the predictor calls it took, or None
 when it cannot use `method`: 'direct' (one call of the level whose span is k), 'composed' (the
-levels it has, largest first: 13 = 8 + 4 + 1) or 'rollout' (level 0 k times). The truth is the
-simulator's: after k steps the dot has moved `move_pixels` times the number of moves.
+levels it has, largest first: 13 = 8 + 4 + 1) or 'rollout' (level 0 k times), the frames
+decoded and encoded again between calls; 'composed-latent' and 'rollout-latent' carry the
+predicted latents from call to call instead. The truth is the simulator's: after k steps the
+dot has moved `move_pixels` times the number of moves.
 
 `evaluate_horizons` scores each method at each horizon (R², pixel MSE and the median and p90
 error of the decoded dot position, as `evaluation.py`), from `states` dot positions and random
@@ -28,7 +30,7 @@ from devrobot_sim.toroidal_dot import Effect, ToroidalDotConfig, ToroidalDotWorl
 from devrobot_world_model.evaluation.evaluation import decode_dot_positions, FrameScores
 
 SequenceFn = Callable[[np.ndarray, np.ndarray, str], 'tuple | None']
-METHODS = ('direct', 'composed', 'rollout')
+METHODS = ('direct', 'composed', 'rollout', 'composed-latent', 'rollout-latent')
 DEFAULT_HORIZONS = (1, 2, 4, 8, 16)
 MAX_ENUMERATED = 4096  # sequences per level for the codes' NMI; longer ones are sampled
 

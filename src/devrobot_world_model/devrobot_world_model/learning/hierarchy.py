@@ -155,20 +155,27 @@ def plan_levels(horizon: int, levels: int) -> list:
     return plan
 
 
+LATENT = '-latent'  # a method's suffix: latents carried between calls, not decoded frames
+
+
 def method_plan(method: str, horizon: int, levels: int) -> list | None:
     """The levels that predict `horizon` steps by `method`, in order; None when it cannot.
 
     'rollout': level 0 `horizon` times; 'composed': `plan_levels`; 'direct': the one level whose
-    span is `horizon` (None when no level has that span).
+    span is `horizon` (None when no level has that span). 'rollout-latent' and
+    'composed-latent' call the same levels (`LATENT`: what passes between the calls differs).
     """
-    if method == 'rollout':
+    base = method[:-len(LATENT)] if method in ('rollout' + LATENT, 'composed' + LATENT) \
+        else method
+    if base == 'rollout':
         return [0] * horizon
-    if method == 'composed':
+    if base == 'composed':
         return plan_levels(horizon, levels)
-    if method == 'direct':
+    if base == 'direct':
         level = horizon.bit_length() - 1
         return [level] if 2 ** level == horizon and level < levels else None
-    raise ValueError(f"unknown method {method!r}: expected 'direct', 'composed' or 'rollout'")
+    raise ValueError(f"unknown method {method!r}: expected 'direct', 'composed', 'rollout', "
+                     f"'composed{LATENT}' or 'rollout{LATENT}'")
 
 
 def predict_horizon(step, state, actions, plan: list) -> tuple:

@@ -9,8 +9,9 @@ that error from the older to the recent window of `progress_window` measurements
 standard error of the difference, and never below zero (`learning_progress`).
 
 On an unlearnable outcome (a noisy TV) the error stops falling at the noise's own variance
-as soon as the model predicts its mean, so the progress goes to zero however large the error stays; on an action the model
-is still learning it stays positive (learning-progress motivation, Oudeyer & Kaplan 2007).
+as soon as the model predicts its mean, so the progress goes to zero however large the error
+stays; on an action the model is still learning it stays positive (learning-progress
+motivation, Oudeyer & Kaplan 2007).
 Because the held-back transitions are the same at every measurement, the series carries no
 sampling noise, and every action's is measured whichever actions the policy chooses.
 

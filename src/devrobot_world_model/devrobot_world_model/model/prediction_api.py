@@ -13,7 +13,7 @@ import torch
 
 from devrobot_core.motor import action_index, MotorCommand
 from devrobot_world_model.learning import checkpoint_io
-from devrobot_world_model.learning.hierarchy import method_plan, predict_horizon
+from devrobot_world_model.learning.hierarchy import LATENT, method_plan, predict_horizon
 from devrobot_world_model.model.compute_device import resolve_device
 from devrobot_world_model.model.model_io import model_checkpoint, model_from_payload
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
@@ -91,12 +91,19 @@ class PredictionModel:
         `method`: 'composed' (the created levels, largest first: 13 = 8 + 4 + 1), 'rollout'
         (level 0 once per command) or 'direct' (the one level whose span is the sequence's
         length; None when there is none). Between calls the prediction goes through uint8
-        pixels and is encoded again, as a frame from the camera would be.
+        pixels and is encoded again, as a frame from the camera would be; with the suffix
+        '-latent' ('composed-latent', 'rollout-latent') the predicted latents go straight into
+        the next call, as in a rollout imagined in latent space.
         """
         actions = torch.stack([self.command_indices(row) for row in command_sequences])
         plan = method_plan(method, actions.shape[1], self.levels)
         if plan is None:
             return None
+        if method.endswith(LATENT):
+            def latent_step(level, latents, chunk):
+                return self.model.predict_level(level, latents, chunk)[0]
+            latents, calls = predict_horizon(latent_step, self.encode(frames), actions, plan)
+            return self.decode(latents), calls
 
         def step(level, pixels, chunk):
             predicted, _ = self.model.predict_level(level, self.encode(pixels), chunk)
