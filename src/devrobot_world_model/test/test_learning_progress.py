@@ -38,6 +38,21 @@ def test_progress_needs_two_windows_and_never_goes_negative():
     assert learning_progress([3.0, 1.0], window=1) == pytest.approx(2.0)
 
 
+def test_a_minimum_fall_removes_the_drift_of_a_smooth_series():
+    # a noisy outcome's held-back error: flat at the noise floor, shaded down by a hair
+    drift = np.log(0.01) - 0.002 * np.arange(16) + 1e-4 * np.random.default_rng(0).standard_normal(
+        16)
+    assert 0.01 < learning_progress(drift, window=8) < 0.02  # the standard error keeps it
+    assert learning_progress(drift, window=8, min_fall=0.02) == 0.0
+    learning = np.log(0.01) - 0.05 * np.arange(16)
+    assert learning_progress(learning, 8, min_fall=0.02) == pytest.approx(
+        learning_progress(learning, 8) - 0.02)
+    tracker = ProgressTracker(n_actions=1, window=8, min_fall=0.02)
+    for value in drift:
+        tracker.record(0, float(value))
+    assert tracker.progress()[0] == 0.0
+
+
 def test_the_tracker_keeps_the_last_two_windows_in_order():
     tracker = ProgressTracker(n_actions=2, window=2)
     assert np.isnan(tracker.progress()).all()
@@ -69,6 +84,8 @@ def test_bad_settings_are_refused():
         ProgressConfig(progress_window=0)
     with pytest.raises(ValueError):
         ProgressConfig(progress_held_back=-1)
+    with pytest.raises(ValueError):
+        ProgressConfig(progress_min_fall=-0.01)
 
 
 def learner_factory(tmp_path):

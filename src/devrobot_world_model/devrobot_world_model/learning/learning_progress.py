@@ -46,19 +46,24 @@ class ProgressConfig:
     progress_window: int = setting(
         8, 'Measurements per window: progress is the fall of the mean log error from the '
         'older window to the recent one.')
+    progress_min_fall: float = setting(
+        0.0, 'A fall of the mean log error (beyond its standard error) that still counts as '
+        'no progress: what is left of a larger fall is the progress.')
 
     def __post_init__(self):
-        if self.progress_held_back < 0 or min(self.progress_stride, self.progress_every,
-                                              self.progress_window) < 1:
-            raise ValueError('progress_held_back must be >= 0; progress_stride, progress_every '
-                             'and progress_window >= 1')
+        if self.progress_held_back < 0 or self.progress_min_fall < 0 or min(
+                self.progress_stride, self.progress_every, self.progress_window) < 1:
+            raise ValueError('progress_held_back and progress_min_fall must be >= 0; '
+                             'progress_stride, progress_every and progress_window >= 1')
 
 
-def learning_progress(series: np.ndarray, window: int) -> float:
+def learning_progress(series: np.ndarray, window: int, min_fall: float = 0.0) -> float:
     """Progress of one error series (oldest first, log errors): NaN while it is too short.
 
     The mean of the older `window` values minus the mean of the recent `window`, less one
-    standard error of that difference, clipped at zero.
+    standard error of that difference and less `min_fall`, clipped at zero. The standard error
+    only discounts a series that jitters: a smooth one that drifts down by a hair (a noisy
+    outcome's error while the model shades its mean) keeps its drift, which `min_fall` removes.
     """
     series = np.asarray(series, dtype=np.float64)
     if len(series) < 2 * window:
@@ -67,15 +72,15 @@ def learning_progress(series: np.ndarray, window: int) -> float:
     fall = older.mean() - recent.mean()
     if window > 1:
         fall -= math.sqrt((older.var(ddof=1) + recent.var(ddof=1)) / window)
-    return max(0.0, float(fall))
+    return max(0.0, float(fall) - min_fall)
 
 
 class ProgressTracker(nn.Module):
     """The last `2 * window` held-back errors per action, in buffers (no parameters)."""
 
-    def __init__(self, n_actions: int, window: int):
+    def __init__(self, n_actions: int, window: int, min_fall: float = 0.0):
         super().__init__()
-        self.window = window
+        self.window, self.min_fall = window, min_fall
         self.register_buffer('log_errors', torch.zeros(n_actions, 2 * window))
         self.register_buffer('measured', torch.zeros(n_actions, dtype=torch.int64))
 
@@ -97,7 +102,7 @@ class ProgressTracker(nn.Module):
 
     def progress(self) -> np.ndarray:
         """Learning progress per action `[A]`, NaN where not yet measured twice over."""
-        return np.array([learning_progress(self.series(a), self.window)
+        return np.array([learning_progress(self.series(a), self.window, self.min_fall)
                          for a in range(len(self.measured))])
 
 

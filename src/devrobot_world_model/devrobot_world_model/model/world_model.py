@@ -200,7 +200,8 @@ class WorldModel(nn.Module):
         ensemble, progress = spec.parts.get('ensemble'), spec.parts.get('progress')
         self.ensemble = EnsembleHeads(ensemble, grid, d, spec.n_actions) if (
             ensemble is not None and ensemble.ensemble_heads) else None
-        self.progress = ProgressTracker(spec.n_actions, progress.progress_window) if (
+        self.progress = ProgressTracker(
+            spec.n_actions, progress.progress_window, progress.progress_min_fall) if (
             progress is not None and progress.progress_held_back) else None
 
     # -- named steps ------------------------------------------------------------------------
