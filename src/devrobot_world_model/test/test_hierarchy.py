@@ -138,7 +138,7 @@ def test_nmi_of_codes_independent_of_the_moves_is_near_zero():
     assert horizons.normalised_mutual_information(relabelled, moves) == pytest.approx(1.0)
 
 
-def test_the_prediction_api_predicts_sequences_three_ways():
+def test_the_prediction_api_predicts_sequences_by_each_plan():
     model = WorldModel(ModelSpec.create(16, 2, tiny_configs(hierarchy_levels=3))).eval()
     world = ToroidalDotWorld(ToroidalDotConfig(image_size=16, dot_radius=1, move_pixels=3))
     api = PredictionModel(model, world.action_space)

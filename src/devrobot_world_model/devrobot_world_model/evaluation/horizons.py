@@ -1,4 +1,4 @@
-"""Horizons: how well a model predicts k steps ahead, three ways, against the dot world's truth.
+"""Horizons: how well a model predicts k steps ahead, five ways, against the dot world's truth.
 
 Independent of any model: a model is a function
 
