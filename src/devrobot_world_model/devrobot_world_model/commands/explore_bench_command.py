@@ -28,7 +28,9 @@ SELECTORS = ('random', 'sequence:alternate', 'predicted-error', 'disagreement', 
              'uncertainty')
 WORLD_FLAGS_SKIPPED = ('seed', 'distractor')  # set per run
 SECTION = 'devrobot_explore_bench'  # this command's own settings in a parameter file
-FORMAT = 3  # of a run and its world (3: the transient noisy TV); other formats are made again
+# Of a run (3: the transient noisy TV; 4: learning progress against the true outcome); a runs
+# file's runs of another format are made again, not reused.
+FORMAT = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
