@@ -86,6 +86,9 @@ def test_bad_settings_are_refused():
         ProgressConfig(progress_held_back=-1)
     with pytest.raises(ValueError):
         ProgressConfig(progress_min_fall=-0.01)
+    from devrobot_world_model.learning.learner import LearnerConfig
+    with pytest.raises(ValueError, match='progress_memory'):
+        LearnerConfig(progress_memory=0)
 
 
 def learner_factory(tmp_path):
@@ -127,6 +130,9 @@ def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
     assert len(series) == 4 and np.isfinite(series).all()
     last = logger.records[-1][1]
     assert 'act/progress/0' in last and last['act/progress/0'] >= 0.0
+    assert 0.0 <= last['act/falling/0'] <= 1.0
+    falling = learner.policy.falling.share.copy()
+    assert (falling < 1).any()  # some step saw an action's error not falling
     learner.close()
     resumed = make()
     assert resumed.held_back.seen.tolist() == [10, 10]
@@ -134,7 +140,28 @@ def test_a_learner_holds_back_measures_and_resumes_its_progress(tmp_path):
         resumed.held_back.entries[1], learner.held_back.entries[1])] == [True, True]
     assert resumed.model.progress.series(1).tolist() == series.tolist()
     assert resumed.trainer.progress_next == learner.trainer.progress_next
+    assert resumed.policy.falling.share.tolist() == falling.tolist()
     resumed.close()
+
+
+def test_only_a_selection_updates_the_falling_share(tmp_path):
+    from devrobot_core.session_loop import run_session
+
+    robot, make = learner_factory(tmp_path)
+    learner = make()
+    run_session(robot, learner.policy, 20, learner=learner)
+    with learner.quiet():
+        pass
+    frame = robot.read().pixels
+    policy = learner.policy
+    before = policy.falling.share.copy()
+    scores, parts = policy.scored(frame)  # what evaluation and inspection call
+    policy.inspect(frame)
+    assert policy.falling.share.tolist() == before.tolist() == parts['falling']
+    policy.select(frame)
+    expected = before + ((np.asarray(parts['progress']) > 0) - before) / 50
+    assert policy.falling.share.tolist() == pytest.approx(expected.tolist())
+    learner.close()
 
 
 def test_progress_is_the_error_against_the_true_next_frame(tmp_path):

@@ -190,8 +190,13 @@ MALFORMED = (
         ('actor_weights of another shape', put(('actor_weights',), lambda w: [
             {k: v.reshape(-1) if v.dim() > 1 else v for k, v in w[0].items()}])),
     ]
-    # optional (older checkpoints lack it), so never dropped: only made wrong
-    + [(f'actor_weights = {v!r}', put(('actor_weights',), v)) for v in WRONG_VALUES])
+    # optional (older checkpoints lack them), so never dropped: only made wrong
+    + [(f'actor_weights = {v!r}', put(('actor_weights',), v)) for v in WRONG_VALUES]
+    + [(f'policy_falling = {v!r}', put(('policy_falling',), v)) for v in WRONG_VALUES]
+    + [('policy_falling one short', put(('policy_falling',), lambda f: f[:-1])),
+       ('policy_falling above 1', put(('policy_falling',), lambda f: [1.5] + f[1:])),
+       ('policy_falling NaN', put(('policy_falling',), lambda f: [float('nan')] + f[1:])),
+       ('policy_falling a string', put(('policy_falling',), lambda f: ['1'] + f[1:]))])
 
 
 def test_the_good_checkpoint_passes_the_checks(good):
@@ -262,7 +267,7 @@ def test_malformed_held_back_transitions_are_one_line(tmp_path, good_held_back, 
 
 
 def test_the_fuzz_covers_every_key_and_a_wrong_type_for_each(good):
-    assert set(TOP_KEYS) | {'actor_weights'} == set(good)
+    assert set(TOP_KEYS) | {'actor_weights', 'policy_falling'} == set(good)
     assert len(good['actor_weights']) >= 1  # the lagging actor's weights are checked too
     assert len(MALFORMED) >= 100
 

@@ -28,9 +28,10 @@ SELECTORS = ('random', 'sequence:alternate', 'predicted-error', 'disagreement', 
              'uncertainty')
 WORLD_FLAGS_SKIPPED = ('seed', 'distractor')  # set per run
 SECTION = 'devrobot_explore_bench'  # this command's own settings in a parameter file
-# Of a run (3: the transient noisy TV; 4: learning progress against the true outcome); a runs
+# Of a run (3: the transient noisy TV; 4: learning progress against the true outcome; 5: the
+# uncertainty score gated by the falling share); a runs
 # file's runs of another format are made again, not reused.
-FORMAT = 4
+FORMAT = 5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -80,6 +80,9 @@ class LearnerConfig:
         'constant:N, sequence:NAME|N,N,...')
     epsilon: float = setting(
         0.1, 'Learned selectors: the share of uniformly random actions.')
+    progress_memory: int = setting(
+        50, 'Steps over which the policy averages whether each action\'s learning progress is '
+        'above zero: the share that gates the uncertainty score.')
     batch_size: int = setting(32, 'Transitions per minibatch update.')
     updates_per_step: float = setting(
         1.0, 'Replay ratio: minibatch updates per environment step (0.25: one every 4th step; '
@@ -140,7 +143,7 @@ class LearnerConfig:
         "reconstruction, every action's prediction), as the original; 0: never.")
 
     def __post_init__(self):
-        for name in ('batch_size', 'replay_capacity'):
+        for name in ('batch_size', 'replay_capacity', 'progress_memory'):
             if getattr(self, name) < 1:
                 raise ValueError(f'{name} must be at least 1')
         if not (self.updates_per_step >= 0 or self.updates_per_step == FREE_RUNNING) or \
@@ -207,7 +210,8 @@ class Learner:
         if missing:
             raise ValueError(f'the {config.policy} policy needs {missing}')
         policy = WorldModelPolicy(self.action_space, self.background.weights, config.policy,
-                                  config.epsilon, config.seed, self.trainer.history)
+                                  config.epsilon, config.seed, self.trainer.history,
+                                  config.progress_memory)
         if 'policy' in state:
             policy.load_state_dict(state['policy'], self.steps)
         self.policy = QualityGate(policy, config.quality_threshold) if config.quality_gate \

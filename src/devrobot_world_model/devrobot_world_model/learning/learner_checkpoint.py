@@ -5,7 +5,8 @@ One file (`checkpoint_io` writes it atomically, with a backup) of plain data:
 - `counters`: steps and skipped transitions (the learner's), updates, update credit, the last
   reconstruction loss and the hierarchy levels (the trainer's);
 - `replay`: the newest `checkpoint_replay` transitions; `rng`: Python's, torch's and the
-  replay's generators; `policy_rng`: the policy's;
+  replay's generators; `policy_rng`: the policy's; `policy_falling`: the policy's falling
+  shares (a checkpoint from before them starts them at 1);
 - `held_back`: the transitions kept out of training to measure learning progress;
 - `actor_weights`: with a lag, the weights the actor uses for its next `lag` steps (it acts
   with weights older than the model's), so a resumed run acts as the uninterrupted one would.
@@ -88,7 +89,7 @@ def restore(learner, payload: dict, learning_rates: tuple = (None, None)) -> dic
     if learner.held_back is not None and 'held_back' in payload:
         learner.held_back.load_state_dict(payload['held_back'])
     return {'actor_weights': payload.get('actor_weights', []),
-            'policy': {'rng': payload['policy_rng']}}
+            'policy': {'rng': payload['policy_rng'], 'falling': payload.get('policy_falling')}}
 
 
 def save(learner, folder) -> pathlib.Path:
@@ -101,7 +102,9 @@ def save(learner, folder) -> pathlib.Path:
         payload['replay'] = checkpoint_io.plain_data(
             learner.replay.recent(learner.config.checkpoint_replay))
         payload['rng'] = checkpoint_io.capture_rng_state(learner.replay.rng)
-        payload['policy_rng'] = checkpoint_io.plain_data(learner.policy.state_dict()['rng'])
+        policy = learner.policy.state_dict()
+        payload['policy_rng'] = checkpoint_io.plain_data(policy['rng'])
+        payload['policy_falling'] = policy['falling']
         payload['actor_weights'] = checkpoint_io.plain_data(
             learner.background.actor_state_dicts())
         if learner.held_back is not None:

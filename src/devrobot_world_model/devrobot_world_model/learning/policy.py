@@ -19,7 +19,7 @@ import torch
 
 from devrobot_core.selectors import make_selector
 from devrobot_world_model.learning.score_selectors import (
-    choose, LEARNED_SELECTORS, selector_scores)
+    choose, FallingShare, LEARNED_SELECTORS, selector_scores)
 from devrobot_world_model.model.model_io import check_frame
 from devrobot_world_model.model.pixel_losses import to_uint8_images, to_unit_images
 
@@ -30,11 +30,14 @@ class WorldModelPolicy:
     `selector` is a learned selector (`score_selectors.LEARNED_SELECTORS`: `uncertainty`,
     `predicted-error`, `disagreement`, `progress`), with an `epsilon` share of random
     actions, or any fixed selector spec (`random`, `sequence:...`), which then chooses while
-    the scores reported are the `uncertainty` ones.
+    the scores reported are the `uncertainty` ones. Each `select` adds the step's learning
+    progress to the `falling` share (`FallingShare`, a memory of `progress_memory` steps)
+    that gates the `uncertainty` score; scoring alone (`scores`, `inspect`) leaves it as is.
     """
 
     def __init__(self, action_space: Sequence, weights: Callable, selector: str = 'uncertainty',
-                 epsilon: float = 0.1, seed: int = 0, history: int = 1):
+                 epsilon: float = 0.1, seed: int = 0, history: int = 1,
+                 progress_memory: int = 50):
         self.action_space = tuple(action_space)
         self._weights = weights
         self.selector, self.epsilon, self.seed = selector, epsilon, seed
@@ -47,6 +50,7 @@ class WorldModelPolicy:
         # from, so a model trained on several frames is also asked with several
         self._context = collections.deque(maxlen=history - 1)
         self._encoded = None  # (pixels, version, latents [1, N, D], scores, parts)
+        self.falling = FallingShare(len(self.action_space), progress_memory)
 
     def select(self, pixels: np.ndarray) -> tuple:
         """(index into the action space, info): info holds `scores` and `act/...` metrics."""
@@ -57,6 +61,8 @@ class WorldModelPolicy:
         else:
             index, how = choose(scores, self.rng, self.epsilon)
             info = {'selector': 'epsilon' if how == 'epsilon' else self.selector}
+        if parts['progress'] is not None:
+            self.falling.update(parts['progress'])
         return index, dict(
             info, scores=scores, score_parts=parts, **score_metrics(scores, parts),
             **{'act/uncertainty': scores[index], 'act/gated': 0,
@@ -67,7 +73,8 @@ class WorldModelPolicy:
         return self.scored(pixels)[0]
 
     def scored(self, pixels: np.ndarray) -> tuple:
-        """(scores, parts): parts maps `predicted_error`, `disagreement`, `progress` to lists."""
+        """(scores, parts): parts maps `predicted_error`, `disagreement`, `progress`,
+        `falling` to lists (None where the model lacks the part)."""
         with self._weights() as (model, version):
             _, scores, parts = self._encode(model, version, pixels)
             return scores, parts
@@ -91,11 +98,13 @@ class WorldModelPolicy:
         actions = torch.arange(n, device=latents.device)
         # the one frame's latents broadcast against every action: the heads see the frame once
         disagreement = model.disagreement(latents, actions)  # [A] or None
+        progress = None if model.progress is None else model.progress.progress()
         parts = {'predicted_error': [float(v) for v in model.predicted_log_error(every, actions)],
                  'disagreement': None if disagreement is None else [
                      float(v) for v in disagreement],
-                 'progress': None if model.progress is None else [
-                     float(v) for v in model.progress.progress()]}
+                 'progress': None if progress is None else [float(v) for v in progress],
+                 'falling': None if progress is None else [
+                     float(v) for v in self.falling.share]}
         scores = [float(v) for v in selector_scores(self.score_kind, parts)]
         return scores, parts
 
@@ -155,10 +164,13 @@ class WorldModelPolicy:
         self._context.clear()
 
     def state_dict(self) -> dict:
-        return {'rng': self.rng.bit_generator.state}
+        return {'rng': self.rng.bit_generator.state, 'falling': self.falling.state_dict()}
 
     def load_state_dict(self, state: dict, steps: int) -> None:
+        """`falling` is optional: a checkpoint from before it starts every share at 1."""
         self.rng.bit_generator.state = state['rng']
+        if state.get('falling') is not None:
+            self.falling.load_state_dict(state['falling'])
         if self._fallback is not None:  # a selector keeps no state to store: reseed it
             self._fallback = make_selector(self.selector, len(self.action_space),
                                            self.seed + steps)

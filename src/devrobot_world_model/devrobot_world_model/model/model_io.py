@@ -176,8 +176,8 @@ def learner_checkpoint(payload) -> None:
     The model part (`model_checkpoint`), then the optimizer state against the model's
     parameters, the counters, the replay (dense tensors of one length, no longer than the stored
     replay capacity, frames of the model's size, actions within its action space), the random
-    generator states and, where present, the actor's lagging weights (state dicts of the
-    model) and the held-back transitions of learning progress. CheckpointError names the first
+    generator states and, where present, the policy's falling shares, the actor's lagging
+    weights (state dicts of the model) and the held-back transitions of learning progress. CheckpointError names the first
     problem; `load_checkpoint(check=...)` then tries the backup.
     """
     spec, meta_model = model_checkpoint(payload)
@@ -191,6 +191,12 @@ def learner_checkpoint(payload) -> None:
     _check_replay(payload['replay'], spec, learner_config.get('replay_capacity'))
     checkpoint_io.check_rng_state(payload['rng'], 'rng')
     checkpoint_io.check_numpy_rng_state(payload['policy_rng'], 'policy_rng')
+    if 'policy_falling' in payload:
+        falling = payload['policy_falling']
+        if not isinstance(falling, list) or len(falling) != spec.n_actions or not all(
+                checkpoint_io.is_finite_number(v) and 0 <= v <= 1 for v in falling):
+            raise checkpoint_io.CheckpointError(
+                f'policy_falling is not a list of {spec.n_actions} shares in [0, 1]')
     actor_weights = payload.get('actor_weights', [])
     if not isinstance(actor_weights, list):
         raise checkpoint_io.CheckpointError(
