@@ -75,7 +75,7 @@ class LearnerConfig:
     """How the world model learns online and chooses actions."""
 
     policy: str = setting(
-        'uncertainty', 'Action selector: uncertainty (ensemble disagreement weighted by '
+        'uncertainty', 'Action selector: uncertainty (ensemble disagreement gated by '
         'learning progress), predicted-error, disagreement, progress, random[:SEED], '
         'constant:N, sequence:NAME|N,N,...')
     epsilon: float = setting(

@@ -177,8 +177,8 @@ def learner_checkpoint(payload) -> None:
     parameters, the counters, the replay (dense tensors of one length, no longer than the stored
     replay capacity, frames of the model's size, actions within its action space), the random
     generator states and, where present, the policy's falling shares, the actor's lagging
-    weights (state dicts of the model) and the held-back transitions of learning progress. CheckpointError names the first
-    problem; `load_checkpoint(check=...)` then tries the backup.
+    weights (state dicts of the model) and the held-back transitions of learning progress.
+    CheckpointError names the first problem; `load_checkpoint(check=...)` then tries the backup.
     """
     spec, meta_model = model_checkpoint(payload)
     checkpoint_io.check_keys(payload, ('optimizer', 'counters', 'learner_config', 'replay', 'rng',

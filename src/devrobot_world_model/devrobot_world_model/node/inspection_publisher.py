@@ -5,8 +5,9 @@ the pure functions of `inspection` and `devrobot_core.conversions`.
 - `world_model/reconstruction` and `world_model/prediction/action_<i>`: sensor_msgs/Image, rgb8,
   stamped like the camera frame they were computed from (rviz, Foxglove);
 - `world_model/scores`: std_msgs/Float32MultiArray, one score per action (rqt_plot `data[i]`),
-  then one row per part of the score (`predicted_error`, `disagreement`, `progress`); the
-  layout's first dimension is labelled with the rows' names, the second `action`;
+  then one row per part of the score (`predicted_error`, `disagreement`, `progress`,
+  `falling`); the layout's first dimension is labelled with the rows' names, the second
+  `action`;
 - `/diagnostics`: diagnostic_msgs/DiagnosticArray, every metric as a key/value, WARN when a
   value is not finite;
 - `world_model/metrics/<key>`: std_msgs/Float64 per metric, created on first use (rqt_plot).
