@@ -73,8 +73,10 @@ class WorldModelPolicy:
         return self.scored(pixels)[0]
 
     def scored(self, pixels: np.ndarray) -> tuple:
-        """(scores, parts): parts maps `predicted_error`, `disagreement`, `progress`,
-        `falling` to lists (None where the model lacks the part)."""
+        """(scores, parts): parts maps each part's name to a list (None: the model lacks it).
+
+        The parts are `predicted_error`, `disagreement`, `progress` and `falling`.
+        """
         with self._weights() as (model, version):
             _, scores, parts = self._encode(model, version, pixels)
             return scores, parts
