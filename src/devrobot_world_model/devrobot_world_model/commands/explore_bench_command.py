@@ -29,8 +29,8 @@ SELECTORS = ('random', 'sequence:alternate', 'predicted-error', 'disagreement', 
 WORLD_FLAGS_SKIPPED = ('seed', 'distractor')  # set per run
 SECTION = 'devrobot_explore_bench'  # this command's own settings in a parameter file
 # Of a run (3: the transient noisy TV; 4: learning progress against the true outcome; 5: the
-# uncertainty score gated by the falling share); a runs
-# file's runs of another format are made again, not reused.
+# uncertainty score gated by the falling share); a runs file's runs of another format are
+# made again, not reused.
 FORMAT = 5
 
 
