@@ -48,6 +48,11 @@ def optimistic_progress(progress) -> np.ndarray:
     return np.where(np.isnan(progress), fill, progress)
 
 
+def falling_now(progress) -> np.ndarray:
+    """Per action, whether its progress is above zero (an unmeasured one counts as falling)."""
+    return optimistic_progress(progress) > 0
+
+
 def selector_scores(kind: str, parts: dict) -> np.ndarray:
     """Scores `[A]` of selector `kind` from the parts (`None` where the model lacks one)."""
     error = np.asarray(parts['predicted_error'], dtype=np.float64)
@@ -72,7 +77,7 @@ def selector_scores(kind: str, parts: dict) -> np.ndarray:
         if progress is None:
             weight = np.ones_like(error)
         elif falling is None:  # no share kept: the latest progress alone opens the gate
-            weight = (optimistic_progress(progress) > 0).astype(np.float64) + PROGRESS_FLOOR
+            weight = falling_now(progress).astype(np.float64) + PROGRESS_FLOOR
         else:
             weight = np.asarray(falling, dtype=np.float64) + PROGRESS_FLOOR
         if disagreement is None:
@@ -90,7 +95,7 @@ class FallingShare:
 
     An exponential average with a memory of `memory` steps, starting at 1 (every action
     counts as learning until its progress says otherwise); an action not yet measured (NaN)
-    counts as the best measured one, as in `optimistic_progress`.
+    counts as falling (`falling_now`).
     """
 
     def __init__(self, n_actions: int, memory: int):
@@ -101,8 +106,7 @@ class FallingShare:
 
     def update(self, progress) -> None:
         """One step's progress per action (NaN where not yet measured)."""
-        falling = optimistic_progress(progress) > 0
-        self.share += self.rate * (falling - self.share)
+        self.share += self.rate * (falling_now(progress) - self.share)
 
     def state_dict(self) -> list:
         return self.share.tolist()
