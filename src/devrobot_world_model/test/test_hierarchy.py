@@ -129,6 +129,56 @@ def test_discrete_codes_and_their_nmi():
     assert len(horizons.level_sequences(2, 16)) == horizons.MAX_ENUMERATED
 
 
+def test_an_unused_code_moves_onto_an_outlying_encoding_only():
+    encoder = SequenceEncoder(n_actions=2, span=2, dim=2, codes=3, commitment=0.25,
+                              restart_after=8)
+    with torch.no_grad():
+        encoder.codebook.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, 0.0], [50.0, 50.0]]))
+    spread = torch.tensor([[0.1, 0.0], [0.0, 0.1], [1.1, 0.0], [0.9, 0.0]])
+    outlier = torch.cat([spread, torch.tensor([[0.0, 5.0]])])
+    codes = encoder.nearest_codes(outlier)
+    assert codes.tolist() == [0, 0, 1, 1, 0]  # code 2 is far from everything: unused
+    assert not encoder.restart_unused(outlier, codes)  # 5 sequences seen: not yet 8 unused
+    assert not encoder.restart_unused(spread, encoder.nearest_codes(spread))  # no outlier
+    assert encoder.restart_unused(outlier, codes)
+    assert encoder.codebook.weight[2].tolist() == [0.0, 5.0]
+    assert encoder.nearest_codes(outlier).tolist() == [0, 0, 1, 1, 2]
+    assert int(encoder.restarts) == 1 and int(encoder.seen) == 14
+    # the counts are not saved: checkpoints keep the layout of encoders without restarts
+    assert set(encoder.state_dict()) == set(SequenceEncoder(2, 2, 2, 3, 0.25).state_dict())
+
+
+def train_codes(restart_after: int, span: int = 8, updates: int = 800) -> tuple:
+    """Codes learned for the dot's shift after `span` random moves: (codes used, NMI)."""
+    torch.manual_seed(0)
+    encoder = SequenceEncoder(2, span, 16, 16, 0.25, restart_after)
+    head = torch.nn.Sequential(torch.nn.Linear(16, 64), torch.nn.GELU(), torch.nn.Linear(64, 2))
+    optimizer = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=3e-4)
+    for _ in range(updates):
+        actions = torch.randint(2, (16, span))
+        angle = 2 * np.pi * actions.sum(dim=1) * 27 / 224  # 27 px per move on a 224 px torus
+        code, _, code_loss = encoder(actions)
+        target = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+        loss = (head(code) - target).pow(2).mean() + code_loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    sequences = horizons.level_sequences(2, span)
+    codes = encoder.eval()(torch.from_numpy(sequences))[1].numpy()
+    return len(np.unique(codes)), horizons.normalised_mutual_information(
+        codes, sequences.sum(axis=1))
+
+
+def test_restarts_give_rare_numbers_of_moves_their_own_codes():
+    # 0 or 8 moves among 8 steps come once in 256 sequences: without restarts they share a code
+    used, nmi = train_codes(restart_after=0)
+    assert used < 9 and nmi < 0.99
+    used, nmi = train_codes(restart_after=1000)
+    assert used == 9 and nmi == pytest.approx(1.0)
+    used, nmi = train_codes(restart_after=1000, span=4)  # and groups that have one stay whole
+    assert used == 5 and nmi == pytest.approx(1.0)
+
+
 def test_nmi_of_codes_independent_of_the_moves_is_near_zero():
     rng = np.random.default_rng(0)
     moves = rng.integers(0, 5, 20000)

@@ -5,7 +5,10 @@ the grid after them in one call. The sequence encoder sums a learned embedding p
 position) and passes it through an MLP; with `level_codes` > 0 the result is quantised to the
 nearest of that many learned codes (a VQ-VAE codebook with a straight-through gradient), so a
 level's "abstract actions" are a small discrete set: on the dot world, sequences with the same
-number of moves should share a code. The encoding sets, per sample, a FiLM of the tokens and
+number of moves should share a code. A code left unused for `level_code_restart` sequences
+moves to the encoding its code serves worst, when that one is an outlier: rare sequences (none
+or all moves among eight: 1 in 256) otherwise share a code with a common neighbour for good,
+and the level predicts the neighbour's outcome for them. The encoding sets, per sample, a FiLM of the tokens and
 the table of relative-position attention biases (`relative_positions.py`): "take the content
 from 3.4 tokens to the left" is what an 8-step sequence with two moves means, and a
 sequence-dependent bias says it in one parameter per offset.
@@ -27,6 +30,10 @@ from devrobot_core.config_fields import setting
 from devrobot_world_model.model.relative_positions import attend_explicitly, offset_index
 
 MAX_LEVELS = 8  # level 7 predicts 128 steps ahead
+# An encoding this many times the batch's median distance from its code is served by no code of
+# its own (a group merged into another's code), not just spread within a group: an unused code
+# moves there. Smaller factors split groups that already have their code.
+RESTART_OUTLIER = 4.0
 
 
 @dataclass
@@ -44,6 +51,9 @@ class HierarchyConfig:
         True, 'Relative offsets wrap around the grid (the toroidal world); off for camera '
         'images.')
     level_commitment: float = setting(0.25, "Codebook commitment weight (VQ-VAE's beta).")
+    level_code_restart: int = setting(
+        2000, 'A code unused for this many training sequences moves to the encoding farthest '
+        'from its code, when that is an outlier; 0: codes never move.')
     level_batch_size: int = setting(16, 'Runs per update of each level above 0.')
     level_check_steps: int = setting(
         50, 'Fresh runs per competence check of a level (each scored before any training on '
@@ -60,15 +70,16 @@ class HierarchyConfig:
     def __post_init__(self):
         if min(self.level_code_dim, self.level_dim, self.level_depth, self.level_heads,
                self.level_batch_size, self.level_check_steps, self.level_checks) < 1 or \
-                self.level_codes < 0 or self.level_commitment < 0:
+                min(self.level_codes, self.level_commitment, self.level_code_restart) < 0:
             raise ValueError('level sizes, batch, check steps and checks must be at least 1; '
-                             'level_codes and level_commitment at least 0')
+                             'level_codes, level_commitment and level_code_restart at least 0')
 
 
 class SequenceEncoder(nn.Module):
     """Action sequences `[B, k]` -> encodings `[B, C]`, quantised to a codebook when it has one."""
 
-    def __init__(self, n_actions: int, span: int, dim: int, codes: int, commitment: float):
+    def __init__(self, n_actions: int, span: int, dim: int, codes: int, commitment: float,
+                 restart_after: int = 0):
         super().__init__()
         self.embed = nn.Embedding(n_actions, dim)
         self.position = nn.Parameter(torch.randn(span, dim) * 0.02)
@@ -77,6 +88,13 @@ class SequenceEncoder(nn.Module):
         self.codebook = nn.Embedding(codes, dim) if codes else None
         # a codebook starts from encodings of the first batch it sees (no dead codes at once)
         self.register_buffer('initialised', torch.tensor(codes == 0))
+        # when each code was last chosen, counted in training sequences; not saved: after a
+        # resume every code gets a fresh `restart_after` before it counts as unused
+        self.restart_after = restart_after
+        self.register_buffer('seen', torch.zeros((), dtype=torch.long), persistent=False)
+        self.register_buffer('last_used', torch.zeros(max(codes, 1), dtype=torch.long),
+                             persistent=False)
+        self.register_buffer('restarts', torch.zeros((), dtype=torch.long), persistent=False)
 
     def encode(self, actions: torch.Tensor) -> torch.Tensor:
         """The continuous encoding `[B, C]` (before quantisation)."""
@@ -92,10 +110,39 @@ class SequenceEncoder(nn.Module):
                 picks = torch.randint(len(z), (self.codebook.num_embeddings,))
                 self.codebook.weight.copy_(z[picks] + 0.01 * torch.randn_like(z[picks]))
                 self.initialised.fill_(True)
-        codes = torch.cdist(z, self.codebook.weight).argmin(dim=1)  # [B]
+        codes = self.nearest_codes(z)
+        if self.training and self.restart_after and self.restart_unused(z.detach(), codes):
+            codes = self.nearest_codes(z)
         q = self.codebook(codes)
         loss = (q - z.detach()).pow(2).mean() + self.commitment * (z - q.detach()).pow(2).mean()
         return z + (q - z).detach(), codes, loss
+
+    def nearest_codes(self, z: torch.Tensor) -> torch.Tensor:
+        """The index of the code nearest each encoding `[B, C]` -> `[B]`."""
+        with torch.no_grad():
+            return torch.cdist(z, self.codebook.weight).argmin(dim=1)
+
+    @torch.no_grad()
+    def restart_unused(self, z: torch.Tensor, codes: torch.Tensor) -> bool:
+        """Count this batch's uses; move one unused code onto an outlying encoding.
+
+        Returns whether a code moved. One per batch, so that several unused codes do not all
+        land on the same encoding.
+        """
+        self.seen += len(codes)
+        self.last_used[codes] = self.seen
+        unused = (self.seen - self.last_used > self.restart_after).nonzero().flatten()
+        if not len(unused):
+            return False
+        distance = (z - self.codebook.weight[codes]).norm(dim=1)  # [B]
+        farthest = int(distance.argmax())
+        if not bool(distance[farthest] > RESTART_OUTLIER * distance.median()):
+            return False
+        code = unused[0]
+        self.codebook.weight[code] = z[farthest]
+        self.last_used[code] = self.seen
+        self.restarts += 1
+        return True
 
 
 class LevelPredictor(nn.Module):
@@ -107,7 +154,7 @@ class LevelPredictor(nn.Module):
         self.span, self.heads = span, config.level_heads
         c, e = config.level_code_dim, config.level_dim
         self.sequence = SequenceEncoder(n_actions, span, c, config.level_codes,
-                                        config.level_commitment)
+                                        config.level_commitment, config.level_code_restart)
         index, self.offsets = offset_index(grid, config.level_wrap)
         self.register_buffer('index', index, persistent=False)
         self.to_tokens = nn.Linear(latent_dim, e)

@@ -135,9 +135,11 @@ def train_level_step(model, optimizer, level: int, batch: dict, grad_clip: float
         loss, prediction, code_loss = model.level_loss(level, frames[:, 0], actions,
                                                        next_frames)
     metrics = apply_update(model, optimizer, loss, grad_clip, detailed=False)
+    sequence = model.levels[level - 1].sequence
     return {f'train/level_{level}_skipped': metrics['train/non_finite_skipped'],
             f'train/level_{level}_patch_loss': float(prediction.detach()),
-            f'train/level_{level}_code_loss': float(code_loss.detach())}
+            f'train/level_{level}_code_loss': float(code_loss.detach()),
+            f'train/level_{level}_code_restarts': int(sequence.restarts)}
 
 
 def train_autoencoder_step(model, optimizer, images_uint8: np.ndarray, grad_clip: float = 1.0,
