@@ -8,10 +8,10 @@ level's "abstract actions" are a small discrete set: on the dot world, sequences
 number of moves should share a code. A code left unused for `level_code_restart` sequences
 moves to the encoding its code serves worst, when that one is an outlier: rare sequences (none
 or all moves among eight: 1 in 256) otherwise share a code with a common neighbour for good,
-and the level predicts the neighbour's outcome for them. The encoding sets, per sample, a FiLM of the tokens and
-the table of relative-position attention biases (`relative_positions.py`): "take the content
-from 3.4 tokens to the left" is what an 8-step sequence with two moves means, and a
-sequence-dependent bias says it in one parameter per offset.
+and the level predicts the neighbour's outcome for them. The encoding sets, per sample, a FiLM
+of the tokens and the table of relative-position attention biases (`relative_positions.py`):
+"take the content from 3.4 tokens to the left" is what an 8-step sequence with two moves means,
+and a sequence-dependent bias says it in one parameter per offset.
 
 Any horizon is predicted by combining levels, largest first (13 = 8 + 4 + 1: three calls
 instead of thirteen); `plan_levels` chooses them.
